@@ -6,10 +6,15 @@
 //! [`Config::validate`] checks what types cannot say (URL schemes, id syntax,
 //! duplicates). Both steps locate the offending key in the original text.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+
+use crate::capture::Source;
 
 /// Where the daemon looks when no `--config` is given.
 pub const DEFAULT_PATH: &str = "/etc/anprd/anprd.toml";
@@ -24,7 +29,30 @@ pub struct Config {
     #[serde(default)]
     pub spool: SpoolConfig,
     #[serde(default)]
+    pub recognise: RecogniseConfig,
+    #[serde(default)]
+    pub group: GroupConfig,
+    #[serde(default)]
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecogniseConfig {
+    /// Plates read with less overall confidence are ignored.
+    #[serde(default = "default_min_confidence")]
+    pub min_confidence: f32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// A vehicle pass ends when its plate has not been seen for this long.
+    #[serde(default = "default_end_after_ms")]
+    pub end_after_ms: u64,
+    /// ...or when it has lasted this long (a queueing vehicle still yields a read).
+    #[serde(default = "default_max_pass_ms")]
+    pub max_pass_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +142,15 @@ fn default_spool_path() -> PathBuf {
 fn default_max_bytes() -> u64 {
     2 * 1024 * 1024 * 1024
 }
+fn default_min_confidence() -> f32 {
+    0.5
+}
+fn default_end_after_ms() -> u64 {
+    800
+}
+fn default_max_pass_ms() -> u64 {
+    10_000
+}
 fn default_log_level() -> String {
     "info".into()
 }
@@ -123,6 +160,23 @@ impl Default for SpoolConfig {
         SpoolConfig {
             path: default_spool_path(),
             max_bytes: default_max_bytes(),
+        }
+    }
+}
+
+impl Default for RecogniseConfig {
+    fn default() -> Self {
+        RecogniseConfig {
+            min_confidence: default_min_confidence(),
+        }
+    }
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            end_after_ms: default_end_after_ms(),
+            max_pass_ms: default_max_pass_ms(),
         }
     }
 }
@@ -142,4 +196,420 @@ impl MqttConfig {
     pub fn reconnect_max(&self) -> Duration {
         Duration::from_secs(self.reconnect_max_s)
     }
+}
+
+/// One mistake in a configuration file, located for a person to fix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based line and column, when the mistake has a place in the text.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Dotted key path, e.g. `camera[1].source`; empty for syntax errors.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let (Some(line), Some(col)) = (self.line, self.column) {
+            write!(f, ":{line}:{col}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// All the mistakes found in one file (at least one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// A key path into the document: table keys and array indices.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seg {
+    Key(&'static str),
+    Index(usize),
+}
+
+fn key_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) if out.is_empty() => out.push_str(k),
+            Seg::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                line: None,
+                column: None,
+                key: String::new(),
+                message: format!("cannot read configuration: {e}"),
+            }])
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; `file` only names it in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
+        let at = |span: Option<Range<usize>>, key: String, message: String| {
+            let (line, column) = match span {
+                Some(s) => {
+                    let (l, c) = line_col(text, s.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            ConfigErrors(vec![ConfigError {
+                file: file.to_path_buf(),
+                line,
+                column,
+                key,
+                message,
+            }])
+        };
+        let doc = DeTable::parse(text)
+            .map_err(|e| at(e.span(), String::new(), e.message().to_string()))?;
+        let config: Config = serde_path_to_error::deserialize(toml::de::Deserializer::from(
+            doc.clone(),
+        ))
+        .map_err(|e| {
+            at(
+                e.inner().span(),
+                e.path().to_string(),
+                e.inner().message().to_string(),
+            )
+        })?;
+        let problems = config.validate();
+        if problems.is_empty() {
+            return Ok(config);
+        }
+        Err(ConfigErrors(
+            problems
+                .into_iter()
+                .map(|(path, message)| {
+                    let (line, column) = match locate(doc.get_ref(), &path) {
+                        Some(offset) => {
+                            let (l, c) = line_col(text, offset);
+                            (Some(l), Some(c))
+                        }
+                        None => (None, None),
+                    };
+                    ConfigError {
+                        file: file.to_path_buf(),
+                        line,
+                        column,
+                        key: key_path(&path),
+                        message,
+                    }
+                })
+                .collect(),
+        ))
+    }
+
+    /// Checks what the types cannot: id syntax, URL schemes, ranges,
+    /// duplicates. Returns every problem with the key it concerns.
+    pub fn validate(&self) -> Vec<(Vec<Seg>, String)> {
+        use Seg::{Index, Key};
+        let mut problems = Vec::new();
+        let mut bad = |path: Vec<Seg>, msg: String| problems.push((path, msg));
+
+        if let Err(why) = check_id(&self.gateway.id) {
+            bad(vec![Key("gateway"), Key("id")], why);
+        }
+        if self.cameras.is_empty() {
+            bad(
+                vec![Key("camera")],
+                "at least one [[camera]] is needed".into(),
+            );
+        }
+        for (i, cam) in self.cameras.iter().enumerate() {
+            let here = |k| vec![Key("camera"), Index(i), Key(k)];
+            if let Err(why) = check_id(&cam.id) {
+                bad(here("id"), why);
+            } else if let Some(first) = self.cameras[..i].iter().position(|c| c.id == cam.id) {
+                bad(
+                    here("id"),
+                    format!("camera id {:?} is already used by camera[{first}]", cam.id),
+                );
+            }
+            if let Err(why) = Source::parse(&cam.source) {
+                bad(here("source"), why);
+            }
+            if !(1..=1000).contains(&cam.queue_frames) {
+                bad(
+                    here("queue_frames"),
+                    format!("must be between 1 and 1000, not {}", cam.queue_frames),
+                );
+            }
+        }
+
+        let m = &self.mqtt;
+        let mqtt = |k| vec![Key("mqtt"), Key(k)];
+        match BrokerUrl::parse(&m.url) {
+            Err(why) => bad(mqtt("url"), why),
+            Ok(url) if !url.tls && !m.allow_insecure => bad(
+                mqtt("url"),
+                "mqtt:// sends reads unencrypted; use mqtts://, or set allow_insecure = true"
+                    .into(),
+            ),
+            Ok(url) if url.tls && m.ca_file.is_none() => bad(
+                mqtt("ca_file"),
+                "mqtts:// needs ca_file: the broker's certificate is checked against it alone"
+                    .into(),
+            ),
+            Ok(_) => {}
+        }
+        if m.cert_file.is_some() != m.key_file.is_some() {
+            let missing = if m.cert_file.is_none() {
+                "cert_file"
+            } else {
+                "key_file"
+            };
+            bad(
+                mqtt(missing),
+                "cert_file and key_file go together: set both or neither".into(),
+            );
+        }
+        if let Err(why) = check_topic_prefix(&m.topic_prefix) {
+            bad(mqtt("topic_prefix"), why);
+        }
+        if m.max_inflight == 0 {
+            bad(mqtt("max_inflight"), "must be at least 1".into());
+        }
+        if !(1..=3600).contains(&m.keep_alive_s) {
+            bad(
+                mqtt("keep_alive_s"),
+                format!("must be between 1 and 3600 s, not {}", m.keep_alive_s),
+            );
+        }
+        if m.reconnect_max_s == 0 {
+            bad(mqtt("reconnect_max_s"), "must be at least 1 s".into());
+        }
+
+        if self.spool.path.as_os_str().is_empty() {
+            bad(vec![Key("spool"), Key("path")], "must not be empty".into());
+        }
+        if self.spool.max_bytes < MIN_SPOOL_BYTES {
+            bad(
+                vec![Key("spool"), Key("max_bytes")],
+                format!(
+                    "must be at least {MIN_SPOOL_BYTES} bytes (1 MiB), not {}",
+                    self.spool.max_bytes
+                ),
+            );
+        }
+        let c = self.recognise.min_confidence;
+        if !(0.0..=1.0).contains(&c) {
+            bad(
+                vec![Key("recognise"), Key("min_confidence")],
+                format!("must be between 0 and 1, not {c}"),
+            );
+        }
+        let g = &self.group;
+        if !(50..=60_000).contains(&g.end_after_ms) {
+            bad(
+                vec![Key("group"), Key("end_after_ms")],
+                format!("must be between 50 and 60000 ms, not {}", g.end_after_ms),
+            );
+        }
+        if g.max_pass_ms < g.end_after_ms {
+            bad(
+                vec![Key("group"), Key("max_pass_ms")],
+                format!("must be at least end_after_ms ({})", g.end_after_ms),
+            );
+        }
+        if log_level(&self.log.level).is_none() {
+            bad(
+                vec![Key("log"), Key("level")],
+                format!(
+                    "unknown level {:?}; expected error, warn, info, debug or trace",
+                    self.log.level
+                ),
+            );
+        }
+        problems
+    }
+
+    /// Cameras that are switched on.
+    pub fn enabled_cameras(&self) -> impl Iterator<Item = &CameraConfig> {
+        self.cameras.iter().filter(|c| c.enabled)
+    }
+
+    /// Files named by the configuration that cannot be read now. Not an error
+    /// for `check-config` (a config is often written before the certificates
+    /// arrive), but worth saying.
+    pub fn unreadable_files(&self) -> Vec<(&'static str, PathBuf, String)> {
+        let m = &self.mqtt;
+        [
+            ("mqtt.ca_file", &m.ca_file),
+            ("mqtt.cert_file", &m.cert_file),
+            ("mqtt.key_file", &m.key_file),
+        ]
+        .into_iter()
+        .filter_map(|(key, path)| {
+            let path = path.as_ref()?;
+            std::fs::File::open(path)
+                .err()
+                .map(|e| (key, path.clone(), e.to_string()))
+        })
+        .collect()
+    }
+}
+
+/// The smallest spool worth having: a few hundred reads with images.
+pub const MIN_SPOOL_BYTES: u64 = 1024 * 1024;
+
+/// Ids are opaque tokens used as MQTT topic levels and client id: ASCII
+/// letters, digits, `-` and `_`, at most 64 characters. No spaces, so free
+/// text such as a place name does not fit by accident.
+fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if id.len() > 64 {
+        return Err(format!("is {} characters long; at most 64", id.len()));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(format!(
+            "contains {c:?}; ids are opaque tokens of letters, digits, '-' and '_' (`anprd id` makes one)"
+        ));
+    }
+    Ok(())
+}
+
+fn check_topic_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if prefix.contains(['+', '#']) {
+        return Err("must not contain MQTT wildcards '+' or '#'".into());
+    }
+    if prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains("//") {
+        return Err("must not start or end with '/' or contain an empty level".into());
+    }
+    if prefix.contains('\0') {
+        return Err("must not contain NUL".into());
+    }
+    Ok(())
+}
+
+/// The `log.level` value as a filter, if it is one.
+pub fn log_level(level: &str) -> Option<log::LevelFilter> {
+    match level {
+        "error" => Some(log::LevelFilter::Error),
+        "warn" => Some(log::LevelFilter::Warn),
+        "info" => Some(log::LevelFilter::Info),
+        "debug" => Some(log::LevelFilter::Debug),
+        "trace" => Some(log::LevelFilter::Trace),
+        _ => None,
+    }
+}
+
+/// A broker address from `mqtt.url`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl BrokerUrl {
+    /// `mqtt://host[:port]` or `mqtts://host[:port]`, an optional trailing `/`.
+    pub fn parse(url: &str) -> Result<BrokerUrl, String> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtts://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("mqtt://") {
+            (false, rest)
+        } else {
+            return Err("must start with mqtts:// (or mqtt:// with allow_insecure = true)".into());
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '#', '@']) {
+            return Err("must be scheme://host[:port] with no path, query or credentials".into());
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
+                let port: u16 = port
+                    .parse()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or("has an invalid port number")?;
+                (host, port)
+            }
+            _ => (rest, if tls { 8883 } else { 1883 }),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err("has no host".into());
+        }
+        Ok(BrokerUrl {
+            tls,
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+/// Byte offset of the value at `path` in the document, for error positions.
+/// Falls back to the nearest parent that exists (a missing key is reported
+/// at its table).
+fn locate(table: &DeTable<'_>, path: &[Seg]) -> Option<usize> {
+    let mut best = None;
+    let mut value: Option<&DeValue<'_>> = None;
+    let mut current = table;
+    for seg in path {
+        let next = match (seg, value) {
+            (Seg::Key(k), None) => current.get(*k),
+            (Seg::Key(k), Some(DeValue::Table(t))) => t.get(*k),
+            (Seg::Index(i), Some(DeValue::Array(a))) => a.get(*i),
+            _ => None,
+        };
+        let Some(spanned) = next else { break };
+        best = Some(spanned.span().start);
+        value = Some(spanned.get_ref());
+        if let DeValue::Table(t) = spanned.get_ref() {
+            current = t;
+        }
+    }
+    best
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
 }

@@ -1,0 +1,251 @@
+//! Configuration mistakes a site engineer makes, and the message each gets.
+//! Every message must name the file, line, column and key.
+
+use std::path::Path;
+
+use anprd::config::Config;
+
+const GOOD: &str = r#"
+[gateway]
+id = "gw-3f9a2c"
+
+[[camera]]
+id = "cam-01"
+source = "rtsp://10.0.0.5/stream1"
+label = "north side, lane 1"
+
+[[camera]]
+id = "cam-02"
+source = "file:///var/lib/anprd/clip.mp4"
+enabled = false
+
+[mqtt]
+url = "mqtts://broker.example:8883"
+topic_prefix = "anpr"
+ca_file = "/etc/anprd/ca.pem"
+cert_file = "/etc/anprd/client.pem"
+key_file = "/etc/anprd/client.key"
+
+[spool]
+path = "/var/lib/anprd/spool"
+max_bytes = 2147483648
+"#;
+
+/// Parses `text` as /etc/anprd/anprd.toml and returns the one-line error.
+fn error_of(text: &str) -> String {
+    match Config::parse(text, Path::new("/etc/anprd/anprd.toml")) {
+        Ok(_) => panic!("config was accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// GOOD with `from` replaced by `to` (which must occur exactly once).
+fn with(from: &str, to: &str) -> String {
+    assert_eq!(GOOD.matches(from).count(), 1, "{from:?} must occur once");
+    GOOD.replace(from, to)
+}
+
+#[test]
+fn the_reference_shape_is_accepted() {
+    let c = Config::parse(GOOD, Path::new("x.toml")).unwrap();
+    assert_eq!(c.gateway.id, "gw-3f9a2c");
+    assert_eq!(c.cameras.len(), 2);
+    assert!(c.cameras[0].enabled, "enabled defaults to true");
+    assert!(!c.cameras[1].enabled);
+    assert_eq!(c.enabled_cameras().count(), 1);
+    assert_eq!(c.mqtt.topic_prefix, "anpr");
+    assert_eq!(c.spool.max_bytes, 2147483648);
+}
+
+#[test]
+fn a_misspelt_key_is_named_with_its_position() {
+    let e = error_of(&with("source = \"rtsp", "sorce = \"rtsp"));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:7:1: camera[0].sorce: unknown field `sorce`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_wrong_type_is_named_with_its_position() {
+    let e = error_of(&with("enabled = false", "enabled = \"no\""));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:13:11: camera[1].enabled: invalid type: string"),
+        "{e}"
+    );
+    assert!(e.contains("expected a boolean"), "{e}");
+}
+
+#[test]
+fn a_missing_required_key_points_at_its_table() {
+    let e = error_of(&with("source = \"rtsp://10.0.0.5/stream1\"\n", ""));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:5:1: camera[0]: missing field `source`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn broken_toml_syntax_is_located() {
+    let e = error_of(&with("[spool]", "[spool"));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:22:7: unclosed table"),
+        "{e}"
+    );
+}
+
+#[test]
+fn plain_mqtt_needs_allow_insecure() {
+    let e = error_of(&with(
+        "mqtts://broker.example:8883",
+        "mqtt://broker.example:1883",
+    ));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:16:7: mqtt.url: mqtt:// sends reads unencrypted"),
+        "{e}"
+    );
+    let ok = with("mqtts://broker.example:8883", "mqtt://broker.example:1883")
+        .replace("topic_prefix", "allow_insecure = true\ntopic_prefix");
+    Config::parse(&ok, Path::new("x.toml")).unwrap();
+}
+
+#[test]
+fn an_unknown_source_scheme_is_refused_without_echoing_the_address() {
+    let e = error_of(&with("rtsp://10.0.0.5/stream1", "http://10.0.0.5/stream1"));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:7:10: camera[0].source: unsupported scheme"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("10.0.0.5"),
+        "the message must not repeat the camera's address: {e}"
+    );
+}
+
+#[test]
+fn a_duplicate_camera_id_is_refused() {
+    let e = error_of(&with("id = \"cam-02\"", "id = \"cam-01\""));
+    assert!(
+        e.starts_with(
+            "/etc/anprd/anprd.toml:11:6: camera[1].id: camera id \"cam-01\" is already used"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_id_that_reads_like_a_place_is_refused() {
+    let e = error_of(&with("id = \"gw-3f9a2c\"", "id = \"M62 J26 Eastbound\""));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:3:6: gateway.id: contains ' '"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_wildcard_in_the_topic_prefix_is_refused() {
+    let e = error_of(&with(
+        "topic_prefix = \"anpr\"",
+        "topic_prefix = \"anpr/#\"",
+    ));
+    assert!(
+        e.starts_with(
+            "/etc/anprd/anprd.toml:17:16: mqtt.topic_prefix: must not contain MQTT wildcards"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_tiny_spool_cap_is_refused() {
+    let e = error_of(&with("max_bytes = 2147483648", "max_bytes = 1000"));
+    assert!(
+        e.starts_with(
+            "/etc/anprd/anprd.toml:24:13: spool.max_bytes: must be at least 1048576 bytes"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_negative_size_is_a_type_error() {
+    let e = error_of(&with("max_bytes = 2147483648", "max_bytes = -5"));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:24:13: spool.max_bytes: invalid value: integer `-5`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_client_certificate_without_its_key_is_refused() {
+    let e = error_of(&with("key_file = \"/etc/anprd/client.key\"\n", ""));
+    assert!(
+        e.starts_with(
+            "/etc/anprd/anprd.toml:15:1: mqtt.key_file: cert_file and key_file go together"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn mqtts_without_a_ca_is_refused() {
+    let e = error_of(&with("ca_file = \"/etc/anprd/ca.pem\"\n", ""));
+    assert!(
+        e.contains("anprd.toml:15:1: mqtt.ca_file: mqtts:// needs ca_file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_unknown_log_level_is_refused() {
+    let e = error_of(&format!("{GOOD}\n[log]\nlevel = \"loud\"\n"));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:27:9: log.level: unknown level \"loud\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_gateway_without_cameras_is_refused() {
+    let text = GOOD.split("[[camera]]").next().unwrap().to_string()
+        + "[mqtt]\nurl = \"mqtts://b:8883\"\nca_file = \"/ca.pem\"\n";
+    let e = error_of(&text);
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml: camera: at least one [[camera]] is needed"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = with("id = \"cam-02\"", "id = \"cam 2\"")
+        .replace("max_bytes = 2147483648", "max_bytes = 10");
+    let e = error_of(&text);
+    assert_eq!(e.lines().count(), 2, "{e}");
+    assert!(e.contains("camera[1].id"), "{e}");
+    assert!(e.contains("spool.max_bytes"), "{e}");
+}
+
+#[test]
+fn a_gst_pipeline_without_the_named_appsink_is_refused() {
+    let e = error_of(&with(
+        "rtsp://10.0.0.5/stream1",
+        "gst:videotestsrc ! fakesink",
+    ));
+    assert!(
+        e.starts_with(
+            "/etc/anprd/anprd.toml:7:10: camera[0].source: a gst: pipeline must end in an appsink"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_shipped_example_passes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/anprd.toml");
+    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        c.cameras.iter().all(|c| c.label.is_some()),
+        "the example shows what label is for"
+    );
+}
