@@ -1,1 +1,248 @@
-//! (in progress)
+//! Images attached to a read: a plate patch and an overview, as JPEG.
+//!
+//! Both are re-encoded from pixels, so they carry no EXIF, XMP, ICC profile
+//! or comment: nothing the camera or a tool wrote travels with them. Sizes are
+//! bounded because every read is stored, forwarded and kept for a year.
+
+use crate::capture::Frame;
+
+/// The plate patch: the plate with a margin, 2:1, at this size.
+pub const PATCH_SIZE: (u32, u32) = (120, 60);
+/// Largest plate patch, in bytes.
+pub const PATCH_MAX_BYTES: usize = 3 * 1024;
+/// Width of the overview image (height follows the frame's aspect).
+pub const OVERVIEW_WIDTH: u32 = 640;
+/// Largest overview, in bytes.
+pub const OVERVIEW_MAX_BYTES: usize = 25 * 1024;
+
+/// A grayscale JPEG of the plate at `plate_box` ([x, y, w, h]) with some of
+/// its surroundings, at [`PATCH_SIZE`] and at most [`PATCH_MAX_BYTES`].
+pub fn plate_patch(frame: &Frame, plate_box: [u32; 4]) -> Vec<u8> {
+    let (pw, ph) = PATCH_SIZE;
+    let [x, y, w, h] = plate_box.map(|v| v as f32);
+    // Widen the box by a margin, then to the patch's aspect ratio, centred.
+    let (cx, cy) = (x + w / 2.0, y + h / 2.0);
+    let mut cw = (w * 1.15).max(8.0);
+    let mut ch = (h * 1.6).max(4.0);
+    let aspect = pw as f32 / ph as f32;
+    if cw / ch > aspect {
+        ch = cw / aspect;
+    } else {
+        cw = ch * aspect;
+    }
+    let crop = Rect {
+        x: cx - cw / 2.0,
+        y: cy - ch / 2.0,
+        w: cw,
+        h: ch,
+    };
+    let luma = resample(&frame.luma, frame.width, frame.height, crop, pw, ph);
+    encode_within(
+        &luma,
+        pw,
+        ph,
+        jpeg_encoder::ColorType::Luma,
+        PATCH_MAX_BYTES,
+    )
+}
+
+/// A JPEG of the whole frame, [`OVERVIEW_WIDTH`] wide, in colour when the
+/// source had colour, at most [`OVERVIEW_MAX_BYTES`].
+pub fn overview(frame: &Frame) -> Vec<u8> {
+    let ow = OVERVIEW_WIDTH.min(frame.width).max(1);
+    let oh = ((frame.height as u64 * ow as u64) / frame.width.max(1) as u64).max(1) as u32;
+    let whole = Rect {
+        x: 0.0,
+        y: 0.0,
+        w: frame.width as f32,
+        h: frame.height as f32,
+    };
+    let luma = resample(&frame.luma, frame.width, frame.height, whole, ow, oh);
+    match &frame.chroma {
+        None => encode_within(
+            &luma,
+            ow,
+            oh,
+            jpeg_encoder::ColorType::Luma,
+            OVERVIEW_MAX_BYTES,
+        ),
+        Some(chroma) => {
+            let (cw, chh) = (frame.width.div_ceil(2), frame.height.div_ceil(2));
+            let half = Rect {
+                x: 0.0,
+                y: 0.0,
+                w: cw as f32,
+                h: chh as f32,
+            };
+            let u = resample(&chroma.u, cw, chh, half, ow, oh);
+            let v = resample(&chroma.v, cw, chh, half, ow, oh);
+            let mut ycbcr = Vec::with_capacity(luma.len() * 3);
+            for i in 0..luma.len() {
+                ycbcr.extend_from_slice(&[luma[i], u[i], v[i]]);
+            }
+            encode_within(
+                &ycbcr,
+                ow,
+                oh,
+                jpeg_encoder::ColorType::Ycbcr,
+                OVERVIEW_MAX_BYTES,
+            )
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Rect {
+    x: f32,
+    y: f32,
+    w: f32,
+    h: f32,
+}
+
+/// Samples `crop` of a `sw`×`sh` plane into a `dw`×`dh` plane: the mean of
+/// the source pixels under each destination pixel when shrinking, the nearest
+/// pixel when enlarging. Outside the source reads as black.
+fn resample(src: &[u8], sw: u32, sh: u32, crop: Rect, dw: u32, dh: u32) -> Vec<u8> {
+    let (sx, sy) = (crop.w / dw as f32, crop.h / dh as f32);
+    let mut out = Vec::with_capacity((dw * dh) as usize);
+    for j in 0..dh {
+        let y0 = crop.y + j as f32 * sy;
+        let (ya, yb) = span(y0, sy);
+        for i in 0..dw {
+            let x0 = crop.x + i as f32 * sx;
+            let (xa, xb) = span(x0, sx);
+            let (mut sum, mut n) = (0u32, 0u32);
+            for y in ya..yb {
+                for x in xa..xb {
+                    n += 1;
+                    if (0..sw as i64).contains(&x) && (0..sh as i64).contains(&y) {
+                        sum += src[(y as u64 * sw as u64 + x as u64) as usize] as u32;
+                    }
+                }
+            }
+            out.push(if n == 0 { 0 } else { ((sum + n / 2) / n) as u8 });
+        }
+    }
+    out
+}
+
+/// Integer source range covered by one destination pixel (at least one).
+fn span(start: f32, len: f32) -> (i64, i64) {
+    let a = start.floor() as i64;
+    let b = ((start + len).ceil() as i64).max(a + 1);
+    (a, b)
+}
+
+/// Encodes at falling quality until the JPEG fits in `max_bytes`.
+fn encode_within(
+    pixels: &[u8],
+    w: u32,
+    h: u32,
+    colour: jpeg_encoder::ColorType,
+    max_bytes: usize,
+) -> Vec<u8> {
+    let mut best = Vec::new();
+    for quality in [85u8, 75, 65, 55, 45, 35, 25, 15] {
+        let mut out = Vec::new();
+        let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+        if encoder.encode(pixels, w as u16, h as u16, colour).is_err() {
+            return Vec::new();
+        }
+        best = out;
+        if best.len() <= max_bytes {
+            break;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Chroma;
+
+    /// A busy frame (noise makes JPEG work hard) with a bright plate-like block.
+    fn frame(w: u32, h: u32, colour: bool) -> Frame {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut noise = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 56) as u8
+        };
+        let mut luma: Vec<u8> = (0..w * h).map(|_| noise()).collect();
+        for y in 300..340 {
+            for x in 500..700 {
+                luma[(y * w + x) as usize] = if (x / 12) % 2 == 0 { 250 } else { 20 };
+            }
+        }
+        let c = (w.div_ceil(2) * h.div_ceil(2)) as usize;
+        let chroma = colour.then(|| Chroma {
+            u: (0..c).map(|_| noise()).collect(),
+            v: vec![128; c],
+        });
+        Frame {
+            seq: 0,
+            captured_at: 0,
+            width: w,
+            height: h,
+            luma,
+            chroma,
+        }
+    }
+
+    fn jpeg_size(jpeg: &[u8]) -> (u16, u16, usize) {
+        let mut d = jpeg_decoder::Decoder::new(jpeg);
+        d.decode().expect("a valid JPEG");
+        let info = d.info().unwrap();
+        (info.width, info.height, info.pixel_format.pixel_bytes())
+    }
+
+    #[test]
+    fn patch_is_small_gray_and_2_to_1() {
+        let f = frame(1280, 720, true);
+        let jpeg = plate_patch(&f, [500, 300, 200, 40]);
+        assert_eq!(jpeg_size(&jpeg), (120, 60, 1));
+        assert!(jpeg.len() <= PATCH_MAX_BYTES, "{} bytes", jpeg.len());
+    }
+
+    #[test]
+    fn patch_at_the_frame_edge_does_not_panic() {
+        let f = frame(1280, 720, false);
+        let jpeg = plate_patch(&f, [1250, 700, 200, 60]);
+        assert_eq!(jpeg_size(&jpeg).0, 120);
+    }
+
+    #[test]
+    fn overview_keeps_colour_and_fits_its_budget() {
+        let f = frame(1920, 1080, true);
+        let jpeg = overview(&f);
+        assert_eq!(jpeg_size(&jpeg), (640, 360, 3));
+        assert!(jpeg.len() <= OVERVIEW_MAX_BYTES, "{} bytes", jpeg.len());
+        let gray = overview(&frame(1280, 720, false));
+        assert_eq!(jpeg_size(&gray), (640, 360, 1));
+    }
+
+    #[test]
+    fn images_carry_no_metadata_segments() {
+        let f = frame(1280, 720, true);
+        for jpeg in [overview(&f), plate_patch(&f, [500, 300, 200, 40])] {
+            // Walk the markers before the scan: only JFIF, tables and frame headers.
+            let mut i = 2;
+            while i + 4 <= jpeg.len() && jpeg[i] == 0xFF {
+                let marker = jpeg[i + 1];
+                if marker == 0xDA {
+                    break;
+                }
+                assert!(
+                    !(0xE1..=0xEF).contains(&marker),
+                    "APP{} segment found",
+                    marker - 0xE0
+                );
+                assert_ne!(marker, 0xFE, "COM segment found");
+                let len = u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]) as usize;
+                i += 2 + len;
+            }
+        }
+    }
+}
