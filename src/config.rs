@@ -53,6 +53,9 @@ pub struct GroupConfig {
     /// ...or when it has lasted this long (a queueing vehicle still yields a read).
     #[serde(default = "default_max_pass_ms")]
     pub max_pass_ms: u64,
+    /// Frames that must agree before a pass yields a read (filters one-frame misreads).
+    #[serde(default = "default_min_frames")]
+    pub min_frames: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -151,6 +154,9 @@ fn default_end_after_ms() -> u64 {
 fn default_max_pass_ms() -> u64 {
     10_000
 }
+fn default_min_frames() -> u32 {
+    2
+}
 fn default_log_level() -> String {
     "info".into()
 }
@@ -177,6 +183,7 @@ impl Default for GroupConfig {
         GroupConfig {
             end_after_ms: default_end_after_ms(),
             max_pass_ms: default_max_pass_ms(),
+            min_frames: default_min_frames(),
         }
     }
 }
