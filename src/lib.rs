@@ -19,6 +19,7 @@ pub mod group;
 pub mod health;
 pub mod imaging;
 pub mod logging;
+pub mod notify;
 pub mod pipeline;
 pub mod plate;
 pub mod recognise;

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what anprd needs to build, test and demo on Debian 12. Idempotent:
+# installs only what is missing, and runs apt-get update only then.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential pkg-config libclang1-14 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  # run: GStreamer plugins for RTSP, files and common codecs
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  # tests and demo: a private MQTT broker, its clients, JSON on the command line,
+  # and systemd-analyze for checking the unit
+  mosquitto mosquitto-clients jq systemd
+)
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  # Where Debian starts the system-wide mosquitto service it listens on 1883;
+  # tests and the demo run their own private broker on another loopback port.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "setup: no Rust toolchain; installing one with rustup (anprd needs Rust 1.85 or later)"
+    $sudo apt-get install -y -qq curl ca-certificates >/dev/null
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi
+echo "setup: ready ($(cargo --version))"

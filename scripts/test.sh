@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine and runs anprd's whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+[ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+
+cargo fmt --all -- --check
+cargo build --all-targets --locked
+cargo test --all-targets --locked
