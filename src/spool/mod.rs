@@ -179,7 +179,7 @@ impl Spool {
                 "spool {}: {why}; moved aside to the corrupt tree",
                 self.inner.path.display()
             );
-            self.set_aside(&k)?;
+            self.move_aside(&k)?;
         }
         *self.index() = index;
         Ok(())
@@ -332,8 +332,7 @@ impl Spool {
                     "spool {}: record {key}: {e}; moved aside to the corrupt tree",
                     self.inner.path.display()
                 );
-                self.set_aside(&key.to_be_bytes())?;
-                self.index().remove(key);
+                self.set_aside(key)?;
                 Ok(None)
             }
         }
@@ -369,7 +368,15 @@ impl Spool {
         self.inner.corrupt.len()
     }
 
-    fn set_aside(&self, key: &[u8]) -> Result<(), SpoolError> {
+    /// Moves a pending read that can never be sent (undecodable, or unfit
+    /// for a topic) out of the queue into the `corrupt` tree, kept for
+    /// inspection. Returns whether it was pending.
+    pub fn set_aside(&self, key: u64) -> Result<bool, SpoolError> {
+        self.move_aside(&key.to_be_bytes())?;
+        Ok(self.index().remove(key).is_some())
+    }
+
+    fn move_aside(&self, key: &[u8]) -> Result<(), SpoolError> {
         if let Some(v) = self.inner.reads.remove(key).map_err(|e| self.db_err(e))? {
             self.inner
                 .corrupt
