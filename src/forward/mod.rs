@@ -1,1 +1,534 @@
-//! (in progress)
+//! Forward: publishes spooled reads to the broker, QoS 1, and deletes each
+//! from the spool only when the broker has acknowledged it.
+//!
+//! One tokio task owns both the rumqttc client and its event loop. Publishes
+//! are handed over with `try_publish` only while connected, never more than
+//! the in-flight window, so the request channel can never be full and the
+//! task never waits on itself. Which PUBACK confirms which spool key is worked
+//! out by [`inflight::Inflight`] from rumqttc's events.
+//!
+//! Duplicates are acceptable (receivers dedupe on `read_id`); loss is not.
+//! Hence: after a lost session everything unacknowledged is sent again from
+//! the spool, and whenever the bookkeeping cannot be trusted the connection is
+//! dropped and the spool resent rather than guessed at.
+
+pub mod inflight;
+mod tls;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, MqttState, Outgoing, Packet, QoS,
+    Request, TlsConfiguration, Transport,
+};
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+use crate::config::MqttConfig;
+use crate::health::Stats;
+use crate::spool::Spool;
+use inflight::{Inflight, Published};
+
+/// First wait before reconnecting; doubles per failed attempt up to
+/// `reconnect_max`.
+const BACKOFF_START: Duration = Duration::from_millis(500);
+/// Floor for `reconnect_max`, so a zero in the config cannot make a busy loop.
+const BACKOFF_FLOOR: Duration = Duration::from_millis(100);
+/// How long shutdown waits for outstanding acknowledgements.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long shutdown waits for the DISCONNECT to go out.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Largest packet MQTT allows; the payload carries images.
+const MAX_OUTGOING_PACKET: usize = 268_435_455;
+/// The broker only sends us acks and pings.
+const MAX_INCOMING_PACKET: usize = 64 * 1024;
+
+/// Runs until `shutdown` becomes true, then stops submitting, waits briefly
+/// (≤ 2 s) for outstanding acks, disconnects cleanly and returns. Reconnects
+/// forever with capped exponential backoff while the broker is away.
+///
+/// Fails at once on configuration it cannot use (URL, TLS files, ids).
+pub async fn run(
+    cfg: MqttConfig,
+    gateway_id: String,
+    spool: Spool,
+    stored: Arc<Notify>,
+    stats: Arc<Stats>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let options = mqtt_options(&cfg, &gateway_id)?;
+    let topic_base = topic_base(&cfg.topic_prefix, &gateway_id)?;
+    let window = cfg.max_inflight.max(1);
+    // Room for a full window plus the final DISCONNECT.
+    let (client, eventloop) = AsyncClient::new(options, window as usize + 2);
+    Forwarder {
+        client,
+        eventloop,
+        inflight: Inflight::new(window),
+        window,
+        spool,
+        stats,
+        topic_base,
+        connected: false,
+        outage_logged: false,
+        backoff: BACKOFF_START,
+        backoff_max: cfg.reconnect_max().max(BACKOFF_FLOOR),
+        retry_at: None,
+    }
+    .run(stored, shutdown)
+    .await;
+    Ok(())
+}
+
+struct Forwarder {
+    client: AsyncClient,
+    eventloop: EventLoop,
+    inflight: Inflight,
+    window: u16,
+    spool: Spool,
+    stats: Arc<Stats>,
+    /// `<topic_prefix>/<gateway_id>`.
+    topic_base: String,
+    /// Between a ConnAck and the next connection error.
+    connected: bool,
+    /// The current outage has been logged (once per outage, not per retry).
+    outage_logged: bool,
+    backoff: Duration,
+    backoff_max: Duration,
+    /// When to try connecting again; `None` while not backing off.
+    retry_at: Option<Instant>,
+}
+
+/// What woke the loop.
+enum Wake {
+    Shutdown,
+    Retry,
+    Polled(Result<Event, ConnectionError>),
+    Stored,
+}
+
+impl Forwarder {
+    async fn run(mut self, stored: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if self.connected {
+                self.fill();
+            }
+            let retry_at = self.retry_at;
+            let wake = tokio::select! {
+                biased;
+                changed = shutdown.changed() => match changed {
+                    Ok(()) => continue,
+                    Err(_) => Wake::Shutdown, // sender gone: nobody can stop us later
+                },
+                _ = sleep_until(retry_at), if retry_at.is_some() => Wake::Retry,
+                ev = self.eventloop.poll(), if retry_at.is_none() => Wake::Polled(ev),
+                _ = stored.notified() => Wake::Stored,
+            };
+            match wake {
+                Wake::Shutdown => break,
+                Wake::Retry => self.retry_at = None,
+                Wake::Polled(ev) => self.on_poll(ev),
+                Wake::Stored => {}
+            }
+        }
+        self.finish().await;
+    }
+
+    /// Hands reads to rumqttc until the window is full or the spool has no more.
+    fn fill(&mut self) {
+        while self.connected && self.inflight.has_room() {
+            let next = match self.inflight.next_resend() {
+                Some(key) => self.spool.get(key).map(|e| e.map(|e| (key, e))),
+                None => self.spool.next_after(self.inflight.cursor()),
+            };
+            let (key, entry) = match next {
+                Ok(Some(found)) => found,
+                Ok(None) => match self.inflight.next_resend() {
+                    // A resend gone from the spool (dropped by the cap): move on.
+                    Some(key) => {
+                        self.inflight.skip(key);
+                        continue;
+                    }
+                    None => return,
+                },
+                Err(e) => {
+                    // Tried again on the next event.
+                    log::error!("cannot read the spool: {e}");
+                    return;
+                }
+            };
+            if let Err(why) = check_level("camera id", &entry.camera_id) {
+                log::error!(
+                    "read {} (spool record {key}) cannot be published: {why}; set aside",
+                    entry.read_id
+                );
+                if let Err(e) = self.spool.set_aside(key) {
+                    log::error!("cannot set spool record {key} aside: {e}");
+                }
+                self.inflight.skip(key);
+                continue;
+            }
+            let topic = format!("{}/{}/reads", self.topic_base, entry.camera_id);
+            match self
+                .client
+                .try_publish(topic, QoS::AtLeastOnce, false, entry.payload)
+            {
+                Ok(()) => self.inflight.submitted(key),
+                Err(e) => {
+                    // Cannot happen while the window fits the channel; leave
+                    // the read where it is and try again on the next event.
+                    log::warn!("publish of read {} not accepted: {e}", entry.read_id);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_poll(&mut self, ev: Result<Event, ConnectionError>) {
+        match ev {
+            Ok(ev) => self.on_event(ev),
+            Err(e) => self.on_error(e),
+        }
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Incoming(Packet::ConnAck(ack)) => self.on_connack(ack.session_present),
+            Event::Incoming(Packet::PubAck(ack)) => {
+                if let Some(key) = self.inflight.on_puback(ack.pkid) {
+                    self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = self.spool.remove(key) {
+                        // It stays, so it is sent again later: a duplicate, not a loss.
+                        log::error!("acknowledged read (spool record {key}) not removed: {e}");
+                    }
+                } else {
+                    log::debug!("PUBACK {} matches no read", ack.pkid);
+                }
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => match self.inflight.on_publish(pkid) {
+                Published::New(key) => log::trace!("spool record {key} published as {pkid}"),
+                Published::Retransmission(key) => {
+                    log::debug!("spool record {key} published again as {pkid}")
+                }
+                Published::Unexpected => self.resync("publish event with no publish waiting"),
+            },
+            Event::Outgoing(Outgoing::AwaitAck(pkid)) => {
+                if !self.inflight.on_await_ack(pkid) {
+                    self.resync("collision event with no publish waiting");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connack(&mut self, session_present: bool) {
+        self.connected = true;
+        self.stats.connected.store(true, Ordering::Relaxed);
+        self.backoff = BACKOFF_START;
+        self.outage_logged = false;
+        log::info!("broker connected");
+        if session_present {
+            self.inflight.session_kept();
+        } else {
+            // rumqttc has just dropped its unacknowledged publishes; start
+            // over from the spool. Fresh protocol state too: a held
+            // collision would otherwise block new publishes for good.
+            let lost = self.inflight.outstanding();
+            if lost > 0 {
+                log::info!("broker session was lost: sending {lost} unacknowledged reads again");
+            }
+            self.inflight.session_lost();
+            self.eventloop.pending.clear();
+            self.eventloop.state = MqttState::new(self.window, false);
+        }
+    }
+
+    fn on_error(&mut self, e: ConnectionError) {
+        let was_connected = self.connected;
+        self.connected = false;
+        self.stats.connected.store(false, Ordering::Relaxed);
+        // Events rumqttc queued before the failure still happened (acks
+        // received, packet ids given): account for them before anything else.
+        while let Some(ev) = self.eventloop.state.events.pop_front() {
+            self.on_event(ev);
+        }
+        // After repeated failures rumqttc may hold new publishes ahead of
+        // resends; resends must go first or a new publish could take a packet
+        // id whose resend is still waiting.
+        let (resends, fresh): (Vec<Request>, Vec<Request>) = self
+            .eventloop
+            .pending
+            .drain(..)
+            .partition(|r| !matches!(r, Request::Publish(p) if p.pkid == 0));
+        self.eventloop.pending.extend(resends);
+        self.eventloop.pending.extend(fresh);
+
+        if !self.outage_logged {
+            self.outage_logged = true;
+            if was_connected {
+                log::warn!("broker connection lost: {e}");
+            } else {
+                log::warn!("broker connection failed: {e}");
+            }
+        } else {
+            log::debug!("broker still unreachable: {e}");
+        }
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(self.backoff_max);
+    }
+
+    /// The bookkeeping no longer matches rumqttc: drop the connection and
+    /// all protocol state, and resend everything unacknowledged.
+    fn resync(&mut self, why: &str) {
+        log::error!("forwarder lost track of its publishes ({why}); reconnecting to resend");
+        self.eventloop.clean();
+        self.eventloop.pending.clear();
+        self.eventloop.state = MqttState::new(self.window, false);
+        self.inflight.session_lost();
+        self.connected = false;
+        self.stats.connected.store(false, Ordering::Relaxed);
+    }
+
+    /// Waits briefly for outstanding acks, then disconnects cleanly.
+    async fn finish(&mut self) {
+        let drain_until = Instant::now() + DRAIN_TIMEOUT;
+        while self.connected && self.inflight.outstanding() > 0 {
+            match tokio::time::timeout_at(drain_until, self.eventloop.poll()).await {
+                Ok(ev) => self.on_poll(ev),
+                Err(_) => break,
+            }
+        }
+        if self.connected && self.client.try_disconnect().is_ok() {
+            let until = Instant::now() + DISCONNECT_TIMEOUT;
+            loop {
+                match tokio::time::timeout_at(until, self.eventloop.poll()).await {
+                    Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => break,
+                    Ok(Ok(ev)) => self.on_event(ev),
+                    Ok(Err(_)) | Err(_) => break,
+                }
+            }
+        }
+        self.connected = false;
+        self.stats.connected.store(false, Ordering::Relaxed);
+        log::info!(
+            "forwarder stopped; {} reads wait in the spool",
+            self.spool.stats().pending
+        );
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Broker connection options from the config.
+fn mqtt_options(cfg: &MqttConfig, gateway_id: &str) -> anyhow::Result<MqttOptions> {
+    check_level("gateway id", gateway_id).context("gateway id is the MQTT client id")?;
+    let url = BrokerUrl::parse(&cfg.url)?;
+    if !url.tls && !cfg.allow_insecure {
+        bail!("mqtt.url: plain mqtt:// needs mqtt.allow_insecure = true");
+    }
+    if cfg.keep_alive_s > u16::MAX as u64 {
+        bail!(
+            "mqtt.keep_alive_s: {} is more than MQTT allows ({})",
+            cfg.keep_alive_s,
+            u16::MAX
+        );
+    }
+    let mut o = MqttOptions::new(gateway_id, url.host, url.port);
+    o.set_keep_alive(cfg.keep_alive())
+        .set_clean_session(false)
+        .set_inflight(cfg.max_inflight.max(1))
+        .set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET)
+        .set_request_channel_capacity(cfg.max_inflight.max(1) as usize + 2);
+    if url.tls {
+        let tls = tls::client_config(
+            cfg.ca_file.as_deref(),
+            cfg.cert_file.as_deref(),
+            cfg.key_file.as_deref(),
+        )?;
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+    }
+    Ok(o)
+}
+
+/// `<prefix>/<gateway_id>`, checked once so only camera ids vary per read.
+fn topic_base(prefix: &str, gateway_id: &str) -> anyhow::Result<String> {
+    for level in prefix.split('/') {
+        check_level("mqtt.topic_prefix", level)?;
+    }
+    check_level("gateway id", gateway_id)?;
+    Ok(format!("{prefix}/{gateway_id}"))
+}
+
+/// One topic level: not empty, no separator, no wildcard, no NUL.
+fn check_level(what: &str, level: &str) -> anyhow::Result<()> {
+    if level.is_empty() {
+        bail!("{what}: empty topic level");
+    }
+    if let Some(c) = level.chars().find(|c| matches!(c, '/' | '+' | '#' | '\0')) {
+        bail!("{what} {level:?}: {c:?} is not allowed in an MQTT topic level");
+    }
+    Ok(())
+}
+
+/// `mqtt://host[:port]` or `mqtts://host[:port]`.
+#[derive(Debug, PartialEq)]
+struct BrokerUrl {
+    tls: bool,
+    host: String,
+    port: u16,
+}
+
+impl BrokerUrl {
+    /// Errors say what is wrong without repeating the URL: it is not for logs.
+    fn parse(url: &str) -> anyhow::Result<BrokerUrl> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtts://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("mqtt://") {
+            (false, rest)
+        } else {
+            bail!("mqtt.url: scheme must be mqtt:// or mqtts://");
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '#', '@']) {
+            bail!("mqtt.url: only host and port are allowed (no path, query or user)");
+        }
+        let default_port = if tls { 8883 } else { 1883 };
+        // An IPv6 literal keeps its brackets: the resolver wants "[::1]:port".
+        let (host, port) = match rest.rfind(':') {
+            Some(i) if !rest[i..].contains(']') => (&rest[..i], Some(&rest[i + 1..])),
+            _ => (rest, None),
+        };
+        if host.is_empty() || host == "[]" {
+            bail!("mqtt.url: no host");
+        }
+        let port = match port {
+            None => default_port,
+            Some(p) => match p.parse::<u16>() {
+                Ok(p) if p > 0 => p,
+                _ => bail!("mqtt.url: port {p:?} is not a port number"),
+            },
+        };
+        Ok(BrokerUrl {
+            tls,
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(tls: bool, host: &str, port: u16) -> BrokerUrl {
+        BrokerUrl {
+            tls,
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn broker_urls_parse_with_default_ports() {
+        let p = |s| BrokerUrl::parse(s).unwrap();
+        assert_eq!(p("mqtt://127.0.0.1:1999"), url(false, "127.0.0.1", 1999));
+        assert_eq!(
+            p("mqtt://broker.example"),
+            url(false, "broker.example", 1883)
+        );
+        assert_eq!(
+            p("mqtts://broker.example"),
+            url(true, "broker.example", 8883)
+        );
+        assert_eq!(
+            p("mqtts://broker.example:443/"),
+            url(true, "broker.example", 443)
+        );
+        assert_eq!(p("mqtt://[::1]:1884"), url(false, "[::1]", 1884));
+        assert_eq!(p("mqtt://[::1]"), url(false, "[::1]", 1883));
+    }
+
+    #[test]
+    fn bad_broker_urls_are_refused_without_echoing_them() {
+        for bad in [
+            "http://secret.example",
+            "mqtt://",
+            "mqtt://secret.example:99999",
+            "mqtt://secret.example:0",
+            "mqtt://secret.example:x",
+            "mqtt://secret.example/path",
+            "mqtt://user@secret.example",
+        ] {
+            let err = BrokerUrl::parse(bad).unwrap_err().to_string();
+            assert!(err.starts_with("mqtt.url"), "{bad}: {err}");
+            assert!(!err.contains("secret.example"), "{bad}: {err}");
+        }
+    }
+
+    fn cfg(url: &str, allow_insecure: bool) -> MqttConfig {
+        MqttConfig {
+            url: url.into(),
+            allow_insecure,
+            topic_prefix: "anpr".into(),
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            max_inflight: 8,
+            keep_alive_s: 30,
+            reconnect_max_s: 30,
+        }
+    }
+
+    #[test]
+    fn options_use_a_persistent_session_named_after_the_gateway() {
+        let o = mqtt_options(&cfg("mqtt://127.0.0.1:1884", true), "gw-7").unwrap();
+        assert_eq!(o.client_id(), "gw-7");
+        assert!(!o.clean_session());
+        assert_eq!(o.inflight(), 8);
+        assert_eq!(o.keep_alive(), Duration::from_secs(30));
+        assert_eq!(o.broker_address(), ("127.0.0.1".to_string(), 1884));
+    }
+
+    #[test]
+    fn unusable_settings_are_refused() {
+        let err = mqtt_options(&cfg("mqtt://127.0.0.1", false), "gw").unwrap_err();
+        assert!(err.to_string().contains("allow_insecure"), "{err}");
+        let err = mqtt_options(&cfg("mqtts://127.0.0.1", false), "gw").unwrap_err();
+        assert!(err.to_string().contains("ca_file"), "{err}");
+        let mut c = cfg("mqtts://127.0.0.1", false);
+        c.ca_file = Some("/nonexistent/anprd-ca.pem".into());
+        let err = mqtt_options(&c, "gw").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/anprd-ca.pem"),
+            "{err:#}"
+        );
+        assert!(mqtt_options(&cfg("mqtt://127.0.0.1", true), "").is_err());
+        assert!(mqtt_options(&cfg("mqtt://127.0.0.1", true), "gw/1").is_err());
+        let mut c = cfg("mqtt://127.0.0.1", true);
+        c.keep_alive_s = 70_000;
+        assert!(mqtt_options(&c, "gw").is_err());
+    }
+
+    #[test]
+    fn topics_are_prefix_gateway_camera_reads() {
+        assert_eq!(topic_base("anpr", "gw-1").unwrap(), "anpr/gw-1");
+        assert_eq!(topic_base("org/anpr", "gw-1").unwrap(), "org/anpr/gw-1");
+        assert!(topic_base("", "gw-1").is_err());
+        assert!(topic_base("anpr/", "gw-1").is_err());
+        assert!(topic_base("anpr/#", "gw-1").is_err());
+        assert!(topic_base("anpr", "gw+1").is_err());
+        assert!(check_level("camera id", "cam-1").is_ok());
+        assert!(check_level("camera id", "cam/1").is_err());
+    }
+}
