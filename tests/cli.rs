@@ -4,7 +4,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn anprd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_anprd")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_anprd"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -18,9 +21,16 @@ fn check_config_accepts_the_example_and_shows_labels_only_locally() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains(": OK"), "{stdout}");
-    assert!(stdout.contains("camera cam-01") && stdout.contains("free text for people on site"), "{stdout}");
+    assert!(
+        stdout.contains("camera cam-01") && stdout.contains("free text for people on site"),
+        "{stdout}"
+    );
     // The example's certificate files do not exist here: a warning, not a failure.
-    assert!(text(&out.stderr).contains("warning: mqtt.ca_file"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("warning: mqtt.ca_file"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -35,7 +45,13 @@ fn check_config_fails_with_ex_config_and_a_located_message() {
     let out = anprd(&["check-config", "--config", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(78));
     let stderr = text(&out.stderr);
-    assert!(stderr.starts_with(&format!("{}:6:1: camera[0].fps: unknown field `fps`", path.display())), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "{}:6:1: camera[0].fps: unknown field `fps`",
+            path.display()
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -44,7 +60,11 @@ fn a_missing_config_file_is_named() {
     assert_eq!(out.status.code(), Some(78));
     assert!(text(&out.stderr).contains("/nonexistent/anprd.toml: cannot read configuration"));
     let out = anprd(&["run", "--config", "/nonexistent/anprd.toml"]);
-    assert_eq!(out.status.code(), Some(78), "run refuses to start without a valid config");
+    assert_eq!(
+        out.status.code(),
+        Some(78),
+        "run refuses to start without a valid config"
+    );
 }
 
 #[test]
@@ -54,16 +74,24 @@ fn every_command_has_help() {
     for cmd in ["run", "check-config", "version", "id"] {
         assert!(help.contains(cmd), "--help lists {cmd}: {help}");
         let out = anprd(&[cmd, "--help"]);
-        assert!(out.status.success() && text(&out.stdout).contains("Usage: anprd"), "{cmd} --help");
+        assert!(
+            out.status.success() && text(&out.stdout).contains("Usage: anprd"),
+            "{cmd} --help"
+        );
     }
 }
 
 #[test]
 fn version_and_fresh_ids() {
     let out = anprd(&["version"]);
-    assert_eq!(text(&out.stdout).trim(), format!("anprd {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("anprd {}", env!("CARGO_PKG_VERSION"))
+    );
     let a = text(&anprd(&["id"]).stdout).trim().to_string();
-    let b = text(&anprd(&["id", "--kind", "camera"]).stdout).trim().to_string();
+    let b = text(&anprd(&["id", "--kind", "camera"]).stdout)
+        .trim()
+        .to_string();
     assert!(a.starts_with("gw-") && a.len() == 15, "{a}");
     assert!(b.starts_with("cam-") && b.len() == 16, "{b}");
     assert_ne!(a[3..], b[4..], "ids are random");

@@ -30,3 +30,203 @@ pub struct Chroma {
     pub u: Vec<u8>,
     pub v: Vec<u8>,
 }
+
+mod convert;
+mod gst;
+mod queue;
+mod source;
+mod v4l2;
+
+pub use queue::{FrameQueue, Pop};
+pub use source::Source;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::config::CameraConfig;
+use crate::health::{CameraStats, bump};
+
+/// What a source produced when asked for its next frame.
+pub enum Next {
+    Frame(Frame),
+    /// Nothing yet; ask again (lets the loop notice shutdown).
+    Timeout,
+    /// The stream ended (end of file, or a live stream that stopped).
+    End,
+}
+
+/// A camera's frames, one at a time. Implementations block for at most the
+/// given timeout.
+pub trait FrameSource: Send {
+    fn next_frame(&mut self, timeout: Duration) -> Result<Next, CaptureError>;
+    /// A live source (camera, network stream) is reopened when it ends; a
+    /// finite one (a file, a non-live pipeline) ends its camera.
+    fn is_live(&self) -> bool;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("cannot open: {0}")]
+    Open(String),
+    #[error("stream lost: {0}")]
+    Lost(String),
+    #[error("bad frame: {0}")]
+    Frame(String),
+}
+
+/// Opens the source a camera is configured with.
+pub fn open(source: &Source) -> Result<Box<dyn FrameSource>, CaptureError> {
+    match source {
+        Source::V4l2(device) => Ok(Box::new(v4l2::V4l2Source::open(device)?)),
+        other => Ok(Box::new(gst::GstSource::open(other)?)),
+    }
+}
+
+/// How long one wait for a frame may block, so shutdown is noticed quickly.
+const POLL: Duration = Duration::from_millis(100);
+/// A live source that delivers nothing for this long is treated as lost.
+const STALL: Duration = Duration::from_secs(10);
+/// Reopen backoff: first wait, and the cap it doubles up to.
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A source that has streamed this long has recovered: backoff starts over.
+const HEALTHY: Duration = Duration::from_secs(30);
+
+/// Starts the capture loop of one camera on its own thread.
+pub fn spawn(
+    camera: &CameraConfig,
+    queue: Arc<FrameQueue>,
+    stats: Arc<CameraStats>,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    let id = camera.id.clone();
+    let source = Source::parse(&camera.source);
+    std::thread::Builder::new()
+        .name(format!("capture-{id}"))
+        .spawn(move || {
+            match source {
+                Ok(source) => CameraLoop {
+                    id,
+                    source,
+                    queue: queue.clone(),
+                    stats,
+                    shutdown,
+                }
+                .run(),
+                // Validated with the config; kept as a clean stop, not a panic.
+                Err(why) => log::error!("camera {id}: source unusable: {why}"),
+            }
+            queue.close();
+        })
+}
+
+struct CameraLoop {
+    id: String,
+    source: Source,
+    queue: Arc<FrameQueue>,
+    stats: Arc<CameraStats>,
+    shutdown: Arc<AtomicBool>,
+}
+
+/// How one opened stream ended.
+enum Ended {
+    Shutdown,
+    Eof,
+    Failed(String),
+}
+
+impl CameraLoop {
+    fn run(self) {
+        let mut backoff = BACKOFF_START;
+        let mut failures = 0u64;
+        while !self.stopping() {
+            let opened = Instant::now();
+            let (ended, live) = match open(&self.source) {
+                Ok(mut stream) => (self.stream(stream.as_mut(), failures), stream.is_live()),
+                Err(e) => (Ended::Failed(e.to_string()), true),
+            };
+            self.stats.streaming.store(false, Ordering::Relaxed);
+            match ended {
+                Ended::Shutdown => break,
+                Ended::Eof if !live => {
+                    log::info!("camera {}: end of stream", self.id);
+                    break;
+                }
+                Ended::Eof => self.lost(&mut failures, "stream ended"),
+                Ended::Failed(why) => self.lost(&mut failures, &why),
+            }
+            if opened.elapsed() >= HEALTHY {
+                backoff = BACKOFF_START;
+            }
+            if !self.sleep(backoff) {
+                break;
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            bump(&self.stats.reopens);
+        }
+        self.stats.ended.store(true, Ordering::Relaxed);
+    }
+
+    /// Pulls frames until the stream ends, fails or we are told to stop.
+    fn stream(&self, stream: &mut dyn FrameSource, failures: u64) -> Ended {
+        let mut last_frame = Instant::now();
+        loop {
+            if self.stopping() {
+                return Ended::Shutdown;
+            }
+            match stream.next_frame(POLL) {
+                Ok(Next::Frame(frame)) => {
+                    if !self.stats.streaming.swap(true, Ordering::Relaxed) && failures > 0 {
+                        log::info!("camera {}: recovered", self.id);
+                    }
+                    last_frame = Instant::now();
+                    bump(&self.stats.frames);
+                    if self.queue.push(frame) {
+                        bump(&self.stats.dropped);
+                    }
+                }
+                Ok(Next::Timeout) if stream.is_live() && last_frame.elapsed() > STALL => {
+                    return Ended::Failed(format!("no frame for {} s", STALL.as_secs()));
+                }
+                Ok(Next::Timeout) => {}
+                Ok(Next::End) => return Ended::Eof,
+                Err(CaptureError::Frame(why)) => {
+                    log::warn!("camera {}: frame skipped: {why}", self.id)
+                }
+                Err(e) => return Ended::Failed(e.to_string()),
+            }
+        }
+    }
+
+    /// Logs a failure: the first of an outage as a warning, repeats quietly.
+    fn lost(&self, failures: &mut u64, why: &str) {
+        *failures += 1;
+        if *failures == 1 || self.stats.streaming.load(Ordering::Relaxed) {
+            log::warn!("camera {} lost: {why}; reopening with backoff", self.id);
+        } else {
+            log::debug!(
+                "camera {}: reopen attempt {} failed: {why}",
+                self.id,
+                *failures
+            );
+        }
+    }
+
+    /// Sleeps up to `d`, waking early for shutdown. False if shutting down.
+    fn sleep(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            if self.stopping() {
+                return false;
+            }
+            std::thread::sleep(POLL.min(until - Instant::now()));
+        }
+        !self.stopping()
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
