@@ -233,7 +233,9 @@ pub fn write_clip(spec: &ClipSpec, out: &Path) -> Result<Vec<TruthEntry>, ClipEr
         .fps(gst::Fraction::new(spec.fps as i32, 1))
         .build()
         .map_err(|e| enc_err(format!("video caps: {e}")))?;
-    let caps = info.to_caps().map_err(|e| enc_err(format!("video caps: {e}")))?;
+    let caps = info
+        .to_caps()
+        .map_err(|e| enc_err(format!("video caps: {e}")))?;
     let frame_bytes = info.size() as u64;
     let src = gst_app::AppSrc::builder()
         .caps(&caps)
@@ -250,7 +252,9 @@ pub fn write_clip(spec: &ClipSpec, out: &Path) -> Result<Vec<TruthEntry>, ClipEr
     let filter = make("capsfilter")?;
     filter.set_property(
         "caps",
-        gst::Caps::builder("video/x-raw").field("format", "I420").build(),
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .build(),
     );
     let enc = make(codec[0])?;
     if codec[0] == "x264enc" {
@@ -265,12 +269,21 @@ pub fn write_clip(spec: &ClipSpec, out: &Path) -> Result<Vec<TruthEntry>, ClipEr
     sink.set_property("location", out.to_string_lossy().as_ref());
 
     let pipeline = gst::Pipeline::new();
-    let chain = [src.upcast_ref::<gst::Element>(), &convert, &filter, &enc, &mux, &sink];
+    let chain = [
+        src.upcast_ref::<gst::Element>(),
+        &convert,
+        &filter,
+        &enc,
+        &mux,
+        &sink,
+    ];
     pipeline
         .add_many(chain)
         .map_err(|e| enc_err(format!("building pipeline: {e}")))?;
     gst::Element::link_many(chain).map_err(|e| enc_err(format!("linking pipeline: {e}")))?;
-    let bus = pipeline.bus().ok_or_else(|| enc_err("pipeline has no bus".into()))?;
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| enc_err("pipeline has no bus".into()))?;
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| enc_err(format!("starting pipeline: {e}")))?;
@@ -283,7 +296,9 @@ pub fn write_clip(spec: &ClipSpec, out: &Path) -> Result<Vec<TruthEntry>, ClipEr
             let mut buf = gst::Buffer::from_mut_slice(std::mem::take(&mut img.data));
             {
                 let b = buf.get_mut().expect("fresh buffer is writable");
-                b.set_pts(gst::ClockTime::from_nseconds(f * 1_000_000_000 / spec.fps as u64));
+                b.set_pts(gst::ClockTime::from_nseconds(
+                    f * 1_000_000_000 / spec.fps as u64,
+                ));
                 b.set_duration(dur);
             }
             if let Err(e) = src.push_buffer(buf) {
@@ -371,7 +386,12 @@ mod tests {
             traffic: Traffic::Plates(vec!["AB1#CDE".into()]),
             ..ClipSpec::default()
         };
-        assert!(plan_clip(&bad_plate).unwrap_err().to_string().contains("AB1#CDE"));
+        assert!(
+            plan_clip(&bad_plate)
+                .unwrap_err()
+                .to_string()
+                .contains("AB1#CDE")
+        );
         let bad_ext = write_clip(&ClipSpec::default(), Path::new("/tmp/x.gif")).unwrap_err();
         assert!(bad_ext.to_string().contains("--out"), "{bad_ext}");
     }

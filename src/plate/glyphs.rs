@@ -163,7 +163,9 @@ fn build(ch: char) -> Glyph {
             .line(&[(L, B), (L, T), (26.0, T)])
             .arc(26.0, 24.5, 17.0, 17.5, -90.0, 90.0)
             .line(&[(26.0, 42.0), (L, 42.0)]),
-        'Q' => p.stadium(L, R, T, B).line(&[(27.0, 55.0), (R + 1.0, B + 1.0)]),
+        'Q' => p
+            .stadium(L, R, T, B)
+            .line(&[(27.0, 55.0), (R + 1.0, B + 1.0)]),
         'R' => p
             .line(&[(L, B), (L, T), (26.0, T)])
             .arc(26.0, 24.5, 17.0, 17.5, -90.0, 90.0)
@@ -172,7 +174,9 @@ fn build(ch: char) -> Glyph {
         'S' => p
             .arc(CX, 23.0, 18.0, 16.0, 330.0, 90.0)
             .arc(CX, 55.5, 18.0, 16.5, -90.0, 150.0),
-        'T' => p.line(&[(L - 2.0, T), (R + 2.0, T)]).line(&[(CX, T), (CX, B)]),
+        'T' => p
+            .line(&[(L - 2.0, T), (R + 2.0, T)])
+            .line(&[(CX, T), (CX, B)]),
         'U' => p
             .line(&[(L, T), (L, B - 18.0)])
             .arc(CX, B - 18.0, 18.0, 18.0, 180.0, 0.0)
@@ -186,14 +190,15 @@ fn build(ch: char) -> Glyph {
         'Z' => p.line(&[(L, T), (R, T), (L, B), (R, B)]),
         '0' => p.stadium(9.0, 41.0, T, B),
         '1' => p.line(&[(13.0, 21.0), (30.0, T), (30.0, B)]),
-        '2' => p
-            .arc(CX, 24.0, 18.0, 17.0, 180.0, 390.0)
-            .line(&[(CX + 18.0 * 0.866, 24.0 + 17.0 * 0.5), (L, B), (R + 1.0, B)]),
+        '2' => p.arc(CX, 24.0, 18.0, 17.0, 180.0, 390.0).line(&[
+            (CX + 18.0 * 0.866, 24.0 + 17.0 * 0.5),
+            (L, B),
+            (R + 1.0, B),
+        ]),
         '3' => p
             .arc(CX, 23.0, 17.0, 16.0, 200.0, 450.0)
             .arc(CX, 55.5, 18.0, 16.5, 270.0, 520.0),
-        '4' => p
-            .line(&[(33.0, B), (33.0, T), (L - 1.0, 51.0), (R + 2.0, 51.0)]),
+        '4' => p.line(&[(33.0, B), (33.0, T), (L - 1.0, 51.0), (R + 2.0, 51.0)]),
         '5' => p
             .line(&[(R, T), (L + 1.0, T), (L + 1.0, 37.0), (24.0, 37.0)])
             .arc(24.0, 54.5, 19.0, 17.5, -90.0, 150.0),
@@ -250,8 +255,14 @@ mod tests {
         for c in CHARSET.chars() {
             let g = glyph(c).unwrap_or_else(|| panic!("no glyph for {c}"));
             let b = g.bounds;
-            assert!(b[0] >= -3.5 && b[2] <= CHAR_WIDTH_MM + 3.5, "{c} width {b:?}");
-            assert!(b[1] >= -0.5 && b[3] <= CHAR_HEIGHT_MM + 1.5, "{c} height {b:?}");
+            assert!(
+                b[0] >= -3.5 && b[2] <= CHAR_WIDTH_MM + 3.5,
+                "{c} width {b:?}"
+            );
+            assert!(
+                b[1] >= -0.5 && b[3] <= CHAR_HEIGHT_MM + 1.5,
+                "{c} height {b:?}"
+            );
             // Full height: the typeface has no descenders or short letters.
             assert!(b[3] - b[1] > 75.0, "{c} too short {b:?}");
             let bm = bitmap(g, 25, 40);
@@ -270,8 +281,8 @@ mod tests {
             .collect();
         for (i, (a, ma)) in maps.iter().enumerate() {
             for (b, mb) in &maps[i + 1..] {
-                let diff: f32 = ma.iter().zip(mb).map(|(x, y)| (x - y).abs()).sum::<f32>()
-                    / ma.len() as f32;
+                let diff: f32 =
+                    ma.iter().zip(mb).map(|(x, y)| (x - y).abs()).sum::<f32>() / ma.len() as f32;
                 // O and 0 differ only in width, as on real plates.
                 let floor = if (*a, *b) == ('O', '0') { 0.02 } else { 0.05 };
                 assert!(diff > floor, "{a} and {b} look alike ({diff})");

@@ -132,7 +132,11 @@ impl RgbImage {
                         n += 1;
                     }
                 }
-                let (r, g, b) = (r as f32 / n as f32, g as f32 / n as f32, b as f32 / n as f32);
+                let (r, g, b) = (
+                    r as f32 / n as f32,
+                    g as f32 / n as f32,
+                    b as f32 / n as f32,
+                );
                 u[cy * cw + cx] = (128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b)
                     .round()
                     .clamp(0.0, 255.0) as u8;
@@ -259,7 +263,10 @@ pub fn draw_plate(
             }
             if style.border {
                 // 2.5 mm line, 3 mm inside the edge.
-                let edge = xm.min(PLATE_WIDTH_MM - xm).min(ym).min(PLATE_HEIGHT_MM - ym);
+                let edge = xm
+                    .min(PLATE_WIDTH_MM - xm)
+                    .min(ym)
+                    .min(PLATE_HEIGHT_MM - ym);
                 let d = (edge - 4.25).abs() - 1.25;
                 ink = ink.max((0.5 - d / ramp).clamp(0.0, 1.0));
             }
@@ -322,8 +329,14 @@ mod tests {
             render_plate("ABCDEFGHIJ", PlateStyle::FRONT, 200),
             Err(RenderError::TooLong(_))
         ));
-        assert_eq!(render_plate("  ", PlateStyle::FRONT, 200), Err(RenderError::Empty));
-        assert_eq!(render_plate("AB", PlateStyle::FRONT, 3), Err(RenderError::TooNarrow(3)));
+        assert_eq!(
+            render_plate("  ", PlateStyle::FRONT, 200),
+            Err(RenderError::Empty)
+        );
+        assert_eq!(
+            render_plate("AB", PlateStyle::FRONT, 3),
+            Err(RenderError::TooNarrow(3))
+        );
     }
 
     #[test]
@@ -334,6 +347,12 @@ mod tests {
         let c = f.chroma.unwrap();
         assert_eq!(c.u.len(), 51 * (img.height as usize).div_ceil(2));
         // Yellow: bright luma, low U (little blue), high V.
-        assert!(f.luma[0] > 190 && c.u[0] < 80 && c.v[0] > 140, "{} {} {}", f.luma[0], c.u[0], c.v[0]);
+        assert!(
+            f.luma[0] > 190 && c.u[0] < 80 && c.v[0] > 140,
+            "{} {} {}",
+            f.luma[0],
+            c.u[0],
+            c.v[0]
+        );
     }
 }

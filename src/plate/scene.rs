@@ -9,7 +9,9 @@
 //! px at 1280 wide) and then leaves through the bottom edge.
 
 use super::SplitMix64;
-use super::render::{PLATE_HEIGHT_MM, PLATE_WIDTH_MM, PlateStyle, RenderError, RgbImage, draw_plate};
+use super::render::{
+    PLATE_HEIGHT_MM, PLATE_WIDTH_MM, PlateStyle, RenderError, RgbImage, draw_plate,
+};
 
 /// Plate width, as a fraction of the frame width, when a vehicle appears.
 const START_WIDTH: f32 = 0.075;
@@ -168,7 +170,11 @@ pub fn random_body(rng: &mut SplitMix64) -> [u8; 3] {
 
 /// Draws a car front (or back) around the plate placement `p`: body, glass,
 /// lights, grille, wheels and shadow, sized from the plate (520 mm wide).
-pub fn draw_vehicle(img: &mut RgbImage, v: &Vehicle, p: &PlatePlacement) -> Result<(), RenderError> {
+pub fn draw_vehicle(
+    img: &mut RgbImage,
+    v: &Vehicle,
+    p: &PlatePlacement,
+) -> Result<(), RenderError> {
     let m = p.width / 0.52; // pixels per metre at the vehicle
     let cx = p.x + 0.5 * p.width;
     let cy = p.y + 0.5 * p.height;
@@ -182,27 +188,101 @@ pub fn draw_vehicle(img: &mut RgbImage, v: &Vehicle, p: &PlatePlacement) -> Resu
     fill_rect(img, rx(-1.0), ry(-0.40), rx(1.0), ry(-0.48), [0.0; 3], 0.55);
     for side in [-1.0f32, 1.0] {
         let x = side * 0.74;
-        fill_rect(img, rx(x - 0.13), ry(-0.02), rx(x + 0.13), ry(-0.45), [18.0, 18.0, 20.0], 1.0);
+        fill_rect(
+            img,
+            rx(x - 0.13),
+            ry(-0.02),
+            rx(x + 0.13),
+            ry(-0.45),
+            [18.0, 18.0, 20.0],
+            1.0,
+        );
     }
     // Lower body and bumper.
-    fill_gradient(img, rx(-0.88), ry(0.62), rx(0.88), ry(-0.30), shade(1.0), shade(0.7));
+    fill_gradient(
+        img,
+        rx(-0.88),
+        ry(0.62),
+        rx(0.88),
+        ry(-0.30),
+        shade(1.0),
+        shade(0.7),
+    );
     // Cabin: tapering glasshouse over the bonnet line.
-    fill_trapezoid(img, ry(1.28), ry(0.62), rx(-0.62), rx(0.62), rx(-0.84), rx(0.84), shade(0.95));
-    let glass = if v.receding { [35.0, 40.0, 48.0] } else { [55.0, 65.0, 78.0] };
-    fill_trapezoid(img, ry(1.20), ry(0.70), rx(-0.56), rx(0.56), rx(-0.74), rx(0.74), glass);
+    fill_trapezoid(
+        img,
+        ry(1.28),
+        ry(0.62),
+        rx(-0.62),
+        rx(0.62),
+        rx(-0.84),
+        rx(0.84),
+        shade(0.95),
+    );
+    let glass = if v.receding {
+        [35.0, 40.0, 48.0]
+    } else {
+        [55.0, 65.0, 78.0]
+    };
+    fill_trapezoid(
+        img,
+        ry(1.20),
+        ry(0.70),
+        rx(-0.56),
+        rx(0.56),
+        rx(-0.74),
+        rx(0.74),
+        glass,
+    );
     // Grille (front) or boot lid seam (rear).
     if v.receding {
-        fill_rect(img, rx(-0.80), ry(0.45), rx(0.80), ry(0.42), shade(0.5), 1.0);
+        fill_rect(
+            img,
+            rx(-0.80),
+            ry(0.45),
+            rx(0.80),
+            ry(0.42),
+            shade(0.5),
+            1.0,
+        );
     } else {
-        fill_rect(img, rx(-0.34), ry(0.46), rx(0.34), ry(0.24), [30.0, 30.0, 32.0], 1.0);
+        fill_rect(
+            img,
+            rx(-0.34),
+            ry(0.46),
+            rx(0.34),
+            ry(0.24),
+            [30.0, 30.0, 32.0],
+            1.0,
+        );
         for k in 0..3 {
             let y = 0.42 - 0.07 * k as f32;
-            fill_rect(img, rx(-0.32), ry(y), rx(0.32), ry(y - 0.02), [70.0, 70.0, 72.0], 1.0);
+            fill_rect(
+                img,
+                rx(-0.32),
+                ry(y),
+                rx(0.32),
+                ry(y - 0.02),
+                [70.0, 70.0, 72.0],
+                1.0,
+            );
         }
     }
-    let lamp = if v.receding { [170.0, 25.0, 20.0] } else { [235.0, 235.0, 220.0] };
+    let lamp = if v.receding {
+        [170.0, 25.0, 20.0]
+    } else {
+        [235.0, 235.0, 220.0]
+    };
     for side in [-1.0f32, 1.0] {
-        fill_rect(img, rx(side * 0.48), ry(0.50), rx(side * 0.82), ry(0.34), lamp, 1.0);
+        fill_rect(
+            img,
+            rx(side * 0.48),
+            ry(0.50),
+            rx(side * 0.82),
+            ry(0.34),
+            lamp,
+            1.0,
+        );
     }
     // Recess behind the plate.
     fill_rect(
@@ -230,7 +310,15 @@ fn fill_rect(img: &mut RgbImage, xa: f32, ya: f32, xb: f32, yb: f32, c: [f32; 3]
 }
 
 /// Vertical gradient from `top` to `bottom` colour.
-fn fill_gradient(img: &mut RgbImage, xa: f32, ya: f32, xb: f32, yb: f32, top: [f32; 3], bottom: [f32; 3]) {
+fn fill_gradient(
+    img: &mut RgbImage,
+    xa: f32,
+    ya: f32,
+    xb: f32,
+    yb: f32,
+    top: [f32; 3],
+    bottom: [f32; 3],
+) {
     let (x0, x1) = (xa.min(xb), xa.max(xb));
     let (y0, y1) = (ya.min(yb), ya.max(yb));
     let (xs, xe) = clip_span(x0, x1, img.width);
@@ -310,9 +398,11 @@ fn background(width: u32, height: u32, seed: u64) -> RgbImage {
             let xf = x as f32 + 0.5;
             let n = (noise.next_u64() & 0xFF) as f32 / 255.0 - 0.5;
             let bump = tree_top
-                + 0.03 * h * ((xf / w * 17.0 + phases[0]).sin() * 0.5
-                    + (xf / w * 41.0 + phases[1]).sin() * 0.3
-                    + (xf / w * 93.0 + phases[2]).sin() * 0.2);
+                + 0.03
+                    * h
+                    * ((xf / w * 17.0 + phases[0]).sin() * 0.5
+                        + (xf / w * 41.0 + phases[1]).sin() * 0.3
+                        + (xf / w * 93.0 + phases[2]).sin() * 0.2);
             let c: [f32; 3] = if yf < bump {
                 let t = yf / bump.max(1.0);
                 [150.0 + 40.0 * t, 180.0 + 30.0 * t, 215.0 + 15.0 * t]
