@@ -229,6 +229,7 @@ impl ClassicRecogniser {
         }
         let (thr, dark_mean, light_mean) = otsu(&hist)?;
         if light_mean - dark_mean < 40.0 {
+            log::trace!("row at {left},{top} (h {ch}): contrast {dark_mean}/{light_mean} too low");
             return None;
         }
 
@@ -282,10 +283,12 @@ impl ClassicRecogniser {
             }
             ink as f32 / n as f32
         };
-        let margin = (0.12 * ch).max(1.0);
-        if strip(top - 0.2 * ch, top - 0.2 * ch + margin) > 0.25
-            || strip(bottom + 0.2 * ch - margin, bottom + 0.2 * ch) > 0.25
-        {
+        // Plate margins are 16 mm (0.2 character heights): look inside them,
+        // clear of both the characters and the plate edge.
+        let above = strip(top - 0.16 * ch, top - 0.04 * ch);
+        let below = strip(bottom + 0.04 * ch, bottom + 0.16 * ch);
+        if above > 0.25 || below > 0.25 {
+            log::trace!("row at {left},{top} (h {ch}): no plate margin ({above}, {below} ink)");
             return None;
         }
 
@@ -350,6 +353,7 @@ impl ClassicRecogniser {
         }
         let chars = keep_main_group(chars, ch, (left + right) * 0.5 - bx0 as f32);
         if !(5..=8).contains(&chars.len()) {
+            log::trace!("row at {left},{top} (h {ch}): {} characters", chars.len());
             return None;
         }
 
@@ -379,6 +383,8 @@ impl ClassicRecogniser {
         let mean_conf = conf.iter().sum::<f32>() / conf.len() as f32;
         let confidence = (overall * 0.5 + mean_conf * 0.5).clamp(0.0, 1.0);
         if overall < MIN_CONFIDENCE {
+            // The text itself is personal data: never logged.
+            log::trace!("row at {left},{top} (h {ch}): unsure, confidence {conf:?}");
             return None;
         }
 
