@@ -21,3 +21,4 @@ pub trait Recogniser: Send {
     /// Plates found in `frame`, most confident first.
     fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate>;
 }
+pub mod classic;
