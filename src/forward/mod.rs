@@ -252,12 +252,13 @@ impl Forwarder {
     fn on_error(&mut self, e: ConnectionError) {
         let was_connected = self.connected;
         self.connected = false;
-        self.stats.connected.store(false, Ordering::Relaxed);
         // Events rumqttc queued before the failure still happened (acks
         // received, packet ids given): account for them before anything else.
         while let Some(ev) = self.eventloop.state.events.pop_front() {
             self.on_event(ev);
         }
+        // Only now, so whoever sees "disconnected" also sees those acks applied.
+        self.stats.connected.store(false, Ordering::Relaxed);
         // After repeated failures rumqttc may hold new publishes ahead of
         // resends; resends must go first or a new publish could take a packet
         // id whose resend is still waiting.

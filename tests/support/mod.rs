@@ -304,17 +304,29 @@ impl Subscriber {
     /// Waits until `done` holds for the messages received, or panics after
     /// `timeout` saying how many had arrived.
     pub fn wait_until(&self, timeout: Duration, done: impl Fn(&[Message]) -> bool) -> Vec<Message> {
+        self.try_wait_until(timeout, done).unwrap_or_else(|got| {
+            panic!(
+                "subscriber: condition not met after {timeout:?}; {} messages",
+                got.len()
+            )
+        })
+    }
+
+    /// Like [`wait_until`](Self::wait_until), but returns what arrived as
+    /// `Err` on timeout, for tests that want to explain the failure.
+    pub fn try_wait_until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[Message]) -> bool,
+    ) -> Result<Vec<Message>, Vec<Message>> {
         let deadline = Instant::now() + timeout;
         loop {
             let got = self.messages();
             if done(&got) {
-                return got;
+                return Ok(got);
             }
             if Instant::now() > deadline {
-                panic!(
-                    "subscriber: condition not met after {timeout:?}; {} messages",
-                    got.len()
-                );
+                return Err(got);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
