@@ -364,3 +364,36 @@ fn pending_reads_are_sent_after_a_restart() {
             .contains(&format!("Client {GATEWAY} disconnected"))
     });
 }
+
+#[test]
+fn reads_go_over_mutual_tls_trusting_only_the_configured_ca() {
+    let pki = support::Pki::generate();
+    let broker = Mosquitto::start_tls(&pki);
+    let sub = Subscriber::connect(broker.port(), "#");
+    let tls_cfg = |ca: &std::path::Path| MqttConfig {
+        allow_insecure: false,
+        ca_file: Some(ca.to_path_buf()),
+        cert_file: Some(pki.client_cert.clone()),
+        key_file: Some(pki.client_key.clone()),
+        ..mqtt(broker.tls_url(), 8)
+    };
+    let sent = reads(&["cam-b"], 5, 1_000);
+
+    // A CA that did not sign the broker's certificate: nothing is sent.
+    let stranger = support::Pki::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open_spool(&dir);
+    spool.append(&sent).unwrap();
+    let fwd = Forwarder::start(tls_cfg(&stranger.ca), &spool);
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(!fwd.connected(), "connected to a broker it must not trust");
+    fwd.stop();
+    assert_eq!(spool.stats().pending, 5);
+    assert_eq!(sub.count(), 0);
+
+    let fwd = Forwarder::start(tls_cfg(&pki.ca), &spool);
+    let got = sub.wait_until(LONG, all_arrived(&sent));
+    wait_for("spool to empty", LONG, || spool.stats().pending == 0);
+    assert_eq!(check_all_arrived(&sent, &got), 0);
+    fwd.stop();
+}

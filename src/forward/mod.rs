@@ -218,10 +218,8 @@ impl Forwarder {
                 }
                 Published::Unexpected => self.resync("publish event with no publish waiting"),
             },
-            Event::Outgoing(Outgoing::AwaitAck(pkid)) => {
-                if !self.inflight.on_await_ack(pkid) {
-                    self.resync("collision event with no publish waiting");
-                }
+            Event::Outgoing(Outgoing::AwaitAck(pkid)) if !self.inflight.on_await_ack(pkid) => {
+                self.resync("collision event with no publish waiting")
             }
             _ => {}
         }
