@@ -218,8 +218,11 @@ impl Forwarder {
                 }
                 Published::Unexpected => self.resync("publish event with no publish waiting"),
             },
-            Event::Outgoing(Outgoing::AwaitAck(pkid)) if !self.inflight.on_await_ack(pkid) => {
-                self.resync("collision event with no publish waiting")
+            Event::Outgoing(Outgoing::AwaitAck(pkid)) => {
+                let was_waiting = self.inflight.on_await_ack(pkid);
+                if !was_waiting {
+                    self.resync("collision event with no publish waiting");
+                }
             }
             _ => {}
         }
