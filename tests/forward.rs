@@ -202,8 +202,15 @@ fn stored_reads_reach_the_broker_on_their_topics_and_leave_the_spool() {
     let sub = Subscriber::connect(broker.port(), "#");
     let dir = tempfile::tempdir().unwrap();
     let spool = open_spool(&dir);
-    let fwd = Forwarder::start(mqtt(broker.url(), 8), &spool);
+    // No keep-alive pings: nothing but the writer's notification can wake
+    // the connected, idle forwarder to send what was stored.
+    let cfg = MqttConfig {
+        keep_alive_s: 0,
+        ..mqtt(broker.url(), 8)
+    };
+    let fwd = Forwarder::start(cfg, &spool);
     wait_for("broker connection", LONG, || fwd.connected());
+    std::thread::sleep(Duration::from_millis(200));
 
     // Through the writer, as the pipeline does: its notify wakes the forwarder.
     let (tx, rx) = std::sync::mpsc::sync_channel(64);
