@@ -279,7 +279,7 @@ fn a_broker_restarted_mid_stream_resumes_the_session_and_loses_nothing() {
     let (mut broker, sub) = broker_with_saved_subscriber("sub-restart");
     let dir = tempfile::tempdir().unwrap();
     let spool = open_spool(&dir);
-    let sent = reads(&["cam-a", "cam-b", "cam-c"], 450, 20_000);
+    let sent = reads(&["cam-a", "cam-b", "cam-c"], 600, 20_000);
     spool.append(&sent).unwrap();
     let fwd = Forwarder::start(mqtt(broker.url(), 16), &spool);
 
