@@ -63,10 +63,9 @@ pub async fn run(
     let topic_base = topic_base(&cfg.topic_prefix, &gateway_id)?;
     let window = cfg.max_inflight.max(1);
     // Room for a full window plus the final DISCONNECT.
-    let (client, eventloop) = AsyncClient::new(options, window as usize + 2);
+    let (client, mut eventloop) = AsyncClient::new(options, window as usize + 2);
     Forwarder {
         client,
-        eventloop,
         inflight: Inflight::new(window),
         window,
         spool,
@@ -78,14 +77,15 @@ pub async fn run(
         backoff_max: cfg.reconnect_max().max(BACKOFF_FLOOR),
         retry_at: None,
     }
-    .run(stored, shutdown)
+    .run(&mut eventloop, stored, shutdown)
     .await;
     Ok(())
 }
 
+/// Everything but the event loop, which is borrowed apart so reads can be
+/// handed to the client while a poll is in progress.
 struct Forwarder {
     client: AsyncClient,
-    eventloop: EventLoop,
     inflight: Inflight,
     window: u16,
     spool: Spool,
@@ -102,42 +102,58 @@ struct Forwarder {
     retry_at: Option<Instant>,
 }
 
-/// What woke the loop.
-enum Wake {
-    Shutdown,
-    Retry,
-    Polled(Result<Event, ConnectionError>),
-    Stored,
-}
-
 impl Forwarder {
-    async fn run(mut self, stored: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
-        loop {
+    async fn run(
+        &mut self,
+        el: &mut EventLoop,
+        stored: Arc<Notify>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        // A dropped sender can never say "stop" later: treat it as stop.
+        let stopping = |changed: Result<(), watch::error::RecvError>,
+                        shutdown: &watch::Receiver<bool>| {
+            changed.is_err() || *shutdown.borrow()
+        };
+        'running: loop {
             if *shutdown.borrow() {
                 break;
             }
-            if self.connected {
-                self.fill();
+            if let Some(at) = self.retry_at {
+                tokio::select! {
+                    biased;
+                    changed = shutdown.changed() => {
+                        if stopping(changed, &shutdown) {
+                            break 'running;
+                        }
+                        continue 'running;
+                    }
+                    _ = tokio::time::sleep_until(at) => self.retry_at = None,
+                }
             }
-            let retry_at = self.retry_at;
-            let wake = tokio::select! {
-                biased;
-                changed = shutdown.changed() => match changed {
-                    Ok(()) => continue,
-                    Err(_) => Wake::Shutdown, // sender gone: nobody can stop us later
-                },
-                _ = sleep_until(retry_at), if retry_at.is_some() => Wake::Retry,
-                ev = self.eventloop.poll(), if retry_at.is_none() => Wake::Polled(ev),
-                _ = stored.notified() => Wake::Stored,
+            // One poll is kept alive while new reads are handed over: a poll
+            // dropped halfway through writing a publish would lose the packet
+            // while rumqttc counts it as sent.
+            let ev = {
+                let mut poll = std::pin::pin!(el.poll());
+                loop {
+                    if self.connected {
+                        self.fill();
+                    }
+                    tokio::select! {
+                        biased;
+                        changed = shutdown.changed() => {
+                            if stopping(changed, &shutdown) {
+                                break 'running;
+                            }
+                        }
+                        ev = &mut poll => break ev,
+                        _ = stored.notified() => {}
+                    }
+                }
             };
-            match wake {
-                Wake::Shutdown => break,
-                Wake::Retry => self.retry_at = None,
-                Wake::Polled(ev) => self.on_poll(ev),
-                Wake::Stored => {}
-            }
+            self.on_poll(el, ev);
         }
-        self.finish().await;
+        self.finish(el).await;
     }
 
     /// Hands reads to rumqttc until the window is full or the spool has no more.
@@ -190,16 +206,16 @@ impl Forwarder {
         }
     }
 
-    fn on_poll(&mut self, ev: Result<Event, ConnectionError>) {
+    fn on_poll(&mut self, el: &mut EventLoop, ev: Result<Event, ConnectionError>) {
         match ev {
-            Ok(ev) => self.on_event(ev),
-            Err(e) => self.on_error(e),
+            Ok(ev) => self.on_event(el, ev),
+            Err(e) => self.on_error(el, e),
         }
     }
 
-    fn on_event(&mut self, ev: Event) {
+    fn on_event(&mut self, el: &mut EventLoop, ev: Event) {
         match ev {
-            Event::Incoming(Packet::ConnAck(ack)) => self.on_connack(ack.session_present),
+            Event::Incoming(Packet::ConnAck(ack)) => self.on_connack(el, ack.session_present),
             Event::Incoming(Packet::PubAck(ack)) => {
                 if let Some(key) = self.inflight.on_puback(ack.pkid) {
                     self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
@@ -216,18 +232,19 @@ impl Forwarder {
                 Published::Retransmission(key) => {
                     log::debug!("spool record {key} published again as {pkid}")
                 }
-                Published::Unexpected => self.resync("publish event with no publish waiting"),
+                Published::Unexpected => self.resync(el, "publish event with no publish waiting"),
             },
             Event::Outgoing(Outgoing::AwaitAck(pkid)) => {
-                if !self.inflight.on_await_ack(pkid) {
-                    self.resync("collision event with no publish waiting");
+                let was_waiting = self.inflight.on_await_ack(pkid);
+                if !was_waiting {
+                    self.resync(el, "collision event with no publish waiting");
                 }
             }
             _ => {}
         }
     }
 
-    fn on_connack(&mut self, session_present: bool) {
+    fn on_connack(&mut self, el: &mut EventLoop, session_present: bool) {
         self.connected = true;
         self.stats.connected.store(true, Ordering::Relaxed);
         self.backoff = BACKOFF_START;
@@ -244,30 +261,30 @@ impl Forwarder {
                 log::info!("broker session was lost: sending {lost} unacknowledged reads again");
             }
             self.inflight.session_lost();
-            self.eventloop.pending.clear();
-            self.eventloop.state = MqttState::new(self.window, false);
+            el.pending.clear();
+            el.state = MqttState::new(self.window, false);
         }
     }
 
-    fn on_error(&mut self, e: ConnectionError) {
+    fn on_error(&mut self, el: &mut EventLoop, e: ConnectionError) {
         let was_connected = self.connected;
         self.connected = false;
-        self.stats.connected.store(false, Ordering::Relaxed);
         // Events rumqttc queued before the failure still happened (acks
         // received, packet ids given): account for them before anything else.
-        while let Some(ev) = self.eventloop.state.events.pop_front() {
-            self.on_event(ev);
+        while let Some(ev) = el.state.events.pop_front() {
+            self.on_event(el, ev);
         }
+        // Only now, so whoever sees "disconnected" also sees those acks applied.
+        self.stats.connected.store(false, Ordering::Relaxed);
         // After repeated failures rumqttc may hold new publishes ahead of
         // resends; resends must go first or a new publish could take a packet
         // id whose resend is still waiting.
-        let (resends, fresh): (Vec<Request>, Vec<Request>) = self
-            .eventloop
+        let (resends, fresh): (Vec<Request>, Vec<Request>) = el
             .pending
             .drain(..)
             .partition(|r| !matches!(r, Request::Publish(p) if p.pkid == 0));
-        self.eventloop.pending.extend(resends);
-        self.eventloop.pending.extend(fresh);
+        el.pending.extend(resends);
+        el.pending.extend(fresh);
 
         if !self.outage_logged {
             self.outage_logged = true;
@@ -285,31 +302,31 @@ impl Forwarder {
 
     /// The bookkeeping no longer matches rumqttc: drop the connection and
     /// all protocol state, and resend everything unacknowledged.
-    fn resync(&mut self, why: &str) {
+    fn resync(&mut self, el: &mut EventLoop, why: &str) {
         log::error!("forwarder lost track of its publishes ({why}); reconnecting to resend");
-        self.eventloop.clean();
-        self.eventloop.pending.clear();
-        self.eventloop.state = MqttState::new(self.window, false);
+        el.clean();
+        el.pending.clear();
+        el.state = MqttState::new(self.window, false);
         self.inflight.session_lost();
         self.connected = false;
         self.stats.connected.store(false, Ordering::Relaxed);
     }
 
     /// Waits briefly for outstanding acks, then disconnects cleanly.
-    async fn finish(&mut self) {
+    async fn finish(&mut self, el: &mut EventLoop) {
         let drain_until = Instant::now() + DRAIN_TIMEOUT;
         while self.connected && self.inflight.outstanding() > 0 {
-            match tokio::time::timeout_at(drain_until, self.eventloop.poll()).await {
-                Ok(ev) => self.on_poll(ev),
+            match tokio::time::timeout_at(drain_until, el.poll()).await {
+                Ok(ev) => self.on_poll(el, ev),
                 Err(_) => break,
             }
         }
         if self.connected && self.client.try_disconnect().is_ok() {
             let until = Instant::now() + DISCONNECT_TIMEOUT;
             loop {
-                match tokio::time::timeout_at(until, self.eventloop.poll()).await {
+                match tokio::time::timeout_at(until, el.poll()).await {
                     Ok(Ok(Event::Outgoing(Outgoing::Disconnect))) => break,
-                    Ok(Ok(ev)) => self.on_event(ev),
+                    Ok(Ok(ev)) => self.on_event(el, ev),
                     Ok(Err(_)) | Err(_) => break,
                 }
             }
@@ -320,13 +337,6 @@ impl Forwarder {
             "forwarder stopped; {} reads wait in the spool",
             self.spool.stats().pending
         );
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

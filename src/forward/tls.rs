@@ -31,7 +31,13 @@ pub fn client_config(
             .add(cert)
             .with_context(|| format!("CA file {}: unusable certificate", ca_file.display()))?;
     }
-    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    // The provider named outright: rustls' implicit default panics when
+    // features of other crates enable more than one.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS: no usable protocol versions")?
+        .with_root_certificates(roots);
     let config = match client_auth {
         None => builder.with_no_client_auth(),
         Some((cert_file, key_file)) => {

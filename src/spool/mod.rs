@@ -117,6 +117,21 @@ impl Index {
         self.high_water = Some(self.high_water.map_or(key, |h| h.max(key)));
     }
 
+    /// The reads that give way so `incoming` more bytes fit under `max_bytes`:
+    /// the oldest first. The one place that decides what a full spool sheds.
+    fn make_room(&self, incoming: u64, max_bytes: u64) -> Vec<u64> {
+        let mut victims = Vec::new();
+        let mut bytes = self.bytes;
+        for (&key, meta) in &self.entries {
+            if bytes + incoming <= max_bytes {
+                break;
+            }
+            bytes -= meta.bytes;
+            victims.push(key);
+        }
+        victims
+    }
+
     fn remove(&mut self, key: u64) -> Option<Meta> {
         let meta = self.entries.remove(&key)?;
         self.by_age.remove(&(meta.captured_at, key));
@@ -221,15 +236,7 @@ impl Spool {
 
         let (victims, mut next) = {
             let index = self.index();
-            let mut victims = Vec::new();
-            let mut bytes = index.bytes;
-            for (&key, meta) in index.entries.iter() {
-                if bytes + incoming <= self.inner.max_bytes {
-                    break;
-                }
-                bytes -= meta.bytes;
-                victims.push(key);
-            }
+            let victims = index.make_room(incoming, self.inner.max_bytes);
             (victims, index.high_water.map_or(0, |h| h + 1))
         };
 

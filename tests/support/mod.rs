@@ -20,6 +20,9 @@
 //! [`Mosquitto::stop`] once before the code under test connects: the broker
 //! then saves the subscriber's session to disk and, on each later start,
 //! queues messages for it even while it is away.
+//!
+//! TLS: [`Pki::generate`] makes a CA and certificates with `openssl`;
+//! [`Mosquitto::start_tls`] adds a mutual-TLS listener using them.
 #![allow(dead_code)]
 
 use std::io::Write as _;
@@ -44,31 +47,42 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Mosquitto {
     dir: tempfile::TempDir,
     port: u16,
+    /// The TLS listener's port, if started with [`start_tls`](Self::start_tls).
+    tls_port: Option<u16>,
     child: Option<Child>,
 }
 
 impl Mosquitto {
     /// Starts a broker without persistence: a restart forgets every session.
     pub fn start() -> Mosquitto {
-        Self::launch(false)
+        Self::launch(false, None)
     }
 
     /// Starts a broker that saves sessions and queued messages when stopped
     /// with [`stop`](Self::stop) (not when killed: it autosaves only then).
     pub fn start_persistent() -> Mosquitto {
-        Self::launch(true)
+        Self::launch(true, None)
     }
 
-    fn launch(persistence: bool) -> Mosquitto {
+    /// Starts a broker with a second, TLS listener ([`tls_url`](Self::tls_url))
+    /// using `pki`'s server certificate and requiring a client certificate
+    /// signed by `pki`'s CA. The plain listener stays for subscribers.
+    pub fn start_tls(pki: &Pki) -> Mosquitto {
+        Self::launch(false, Some(pki))
+    }
+
+    fn launch(persistence: bool, tls: Option<&Pki>) -> Mosquitto {
         // A port picked free may be taken before mosquitto binds it: retry.
         let mut last_log = String::new();
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir for mosquitto");
             let port = free_port();
-            write_config(&dir, port, persistence);
+            let tls_port = tls.map(|_| free_port());
+            write_config(&dir, port, persistence, tls.zip(tls_port));
             let mut m = Mosquitto {
                 dir,
                 port,
+                tls_port,
                 child: None,
             };
             match m.try_start() {
@@ -86,6 +100,12 @@ impl Mosquitto {
     /// `mqtt://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// `mqtts://127.0.0.1:<tls port>`; panics unless started with TLS.
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("broker started without TLS");
+        format!("mqtts://127.0.0.1:{port}")
     }
 
     /// The broker's log so far (useful in assertion messages).
@@ -150,7 +170,8 @@ impl Mosquitto {
                 self.child = None;
                 return Err(self.log());
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let listening = |port| TcpStream::connect(("127.0.0.1", port)).is_ok();
+            if listening(self.port) && self.tls_port.is_none_or(listening) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -175,7 +196,7 @@ impl Drop for Mosquitto {
     }
 }
 
-fn write_config(dir: &tempfile::TempDir, port: u16, persistence: bool) {
+fn write_config(dir: &tempfile::TempDir, port: u16, persistence: bool, tls: Option<(&Pki, u16)>) {
     let d = dir.path();
     let mut conf = format!(
         "listener {port} 127.0.0.1\n\
@@ -198,6 +219,16 @@ fn write_config(dir: &tempfile::TempDir, port: u16, persistence: bool) {
     } else {
         conf.push_str("persistence false\n");
     }
+    if let Some((pki, tls_port)) = tls {
+        // TLS options apply to the listener declared just before them.
+        conf.push_str(&format!(
+            "listener {tls_port} 127.0.0.1\n\
+             cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+            pki.ca.display(),
+            pki.server_cert.display(),
+            pki.server_key.display()
+        ));
+    }
     let mut f = std::fs::File::create(d.join("mosquitto.conf")).expect("write mosquitto.conf");
     f.write_all(conf.as_bytes()).expect("write mosquitto.conf");
 }
@@ -207,6 +238,94 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
         .port()
+}
+
+/// A throwaway PKI made with the `openssl` command: a CA, a server
+/// certificate for IP 127.0.0.1 and a client certificate, all PEM.
+pub struct Pki {
+    _dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl Pki {
+    pub fn generate() -> Pki {
+        let dir = tempfile::tempdir().expect("temp dir for certificates");
+        let d = dir.path();
+        let p = |name: &str| d.join(name).to_str().expect("UTF-8 temp path").to_string();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let ca = p("ca.pem");
+        let ca_key = p("ca.key");
+        let mut args = vec!["req", "-x509", "-days", "2", "-subj", "/CN=anprd test CA"];
+        args.extend(ec);
+        args.extend(["-keyout", &ca_key, "-out", &ca]);
+        openssl(&args);
+        for (name, ext) in [
+            (
+                "server",
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            ),
+            ("client", "extendedKeyUsage=clientAuth\n"),
+        ] {
+            let (key, csr, cert, extfile) = (
+                p(&format!("{name}.key")),
+                p(&format!("{name}.csr")),
+                p(&format!("{name}.pem")),
+                p(&format!("{name}.ext")),
+            );
+            std::fs::write(&extfile, ext).expect("write extfile");
+            let subj = format!("/CN={name}");
+            let mut args = vec!["req", "-subj", &subj];
+            args.extend(ec);
+            args.extend(["-keyout", &key, "-out", &csr]);
+            openssl(&args);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &extfile,
+                "-out",
+                &cert,
+            ]);
+        }
+        Pki {
+            ca: d.join("ca.pem"),
+            server_cert: d.join("server.pem"),
+            server_key: d.join("server.key"),
+            client_cert: d.join("client.pem"),
+            client_key: d.join("client.key"),
+            _dir: dir,
+        }
+    }
 }
 
 /// One message as the subscriber got it.
@@ -304,17 +423,29 @@ impl Subscriber {
     /// Waits until `done` holds for the messages received, or panics after
     /// `timeout` saying how many had arrived.
     pub fn wait_until(&self, timeout: Duration, done: impl Fn(&[Message]) -> bool) -> Vec<Message> {
+        self.try_wait_until(timeout, done).unwrap_or_else(|got| {
+            panic!(
+                "subscriber: condition not met after {timeout:?}; {} messages",
+                got.len()
+            )
+        })
+    }
+
+    /// Like [`wait_until`](Self::wait_until), but returns what arrived as
+    /// `Err` on timeout, for tests that want to explain the failure.
+    pub fn try_wait_until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[Message]) -> bool,
+    ) -> Result<Vec<Message>, Vec<Message>> {
         let deadline = Instant::now() + timeout;
         loop {
             let got = self.messages();
             if done(&got) {
-                return got;
+                return Ok(got);
             }
             if Instant::now() > deadline {
-                panic!(
-                    "subscriber: condition not met after {timeout:?}; {} messages",
-                    got.len()
-                );
+                return Err(got);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -343,5 +474,32 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
             panic!("timed out after {timeout:?} waiting for {what}");
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends the crate's `log` output to stderr (captured per test unless
+/// `--nocapture`) at the level named in `ANPRD_TEST_LOG` (e.g. `debug`);
+/// off when unset. Safe to call from every test.
+pub fn init_logging() {
+    struct Stderr;
+    impl log::Log for Stderr {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.level() <= log::max_level()
+        }
+        fn log(&self, r: &log::Record) {
+            if self.enabled(r.metadata()) {
+                eprintln!("{:5} {}: {}", r.level(), r.target(), r.args());
+            }
+        }
+        fn flush(&self) {}
+    }
+    let Some(level) = std::env::var("ANPRD_TEST_LOG")
+        .ok()
+        .and_then(|l| l.parse::<log::LevelFilter>().ok())
+    else {
+        return;
+    };
+    if log::set_logger(&Stderr).is_ok() {
+        log::set_max_level(level);
     }
 }
