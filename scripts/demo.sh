@@ -61,13 +61,14 @@ max_bytes = 104857600
 CONF
 
 echo "demo: reads arriving at the broker (topic, time, camera, plate, confidence, image sizes):"
-mosquitto_sub -h 127.0.0.1 -p "$port" -t 'anpr/+/+/reads' -F '%t %p' |
+mosquitto_sub -h 127.0.0.1 -p "$port" -t 'anpr/+/+/reads' -F '%t %p' > >(
   while read -r topic payload; do
     jq -r --arg t "$topic" \
       '"\($t)  \(.captured_at)  \(.camera_id)  \(.vrm)  \(.confidence*100|floor)%  plate \(.plate_jpeg|length*3/4|floor) B  overview \(.overview_jpeg|length*3/4|floor) B"' \
       <<<"$payload"
     echo "$payload" >> "$work/received.jsonl"
-  done &
+  done
+) &
 pids+=($!)
 
 "$bin/anprd" run --config "$work/anprd.toml" 2>"$work/anprd.log" &
