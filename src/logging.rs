@@ -69,3 +69,39 @@ impl Log for StderrLog {
         let _ = std::io::stderr().flush();
     }
 }
+
+/// Stable journald MESSAGE_IDs, one per event an operator acts on. Never
+/// change a value: operators filter on them (`journalctl MESSAGE_ID=…`), and
+/// docs/operations.md lists them. Log with key-values, e.g.
+/// `log::warn!(MESSAGE_ID = message_id::SPOOL_DROP, READ_ID:% = read.read_id; "…")`,
+/// and name a camera with `CAMERA_ID = id`.
+pub mod message_id {
+    /// A camera stopped delivering frames; anprd reopens it with backoff.
+    pub const CAMERA_LOST: &str = "95794101df2e4e06a2b6dfc59289d87d";
+    /// A lost camera delivers frames again.
+    pub const CAMERA_RECOVERED: &str = "1e44615f1131469da793b2a3bd8a5638";
+    /// The broker connection dropped or cannot be made; reads wait in the spool.
+    pub const BROKER_LOST: &str = "bd07b33bb25d416ea3976f344723ca84";
+    /// The broker connection is back; waiting reads are sent.
+    pub const BROKER_RECOVERED: &str = "e33ea2e6bdfc422d84de49dcebe55805";
+    /// The spool reached max_bytes.
+    pub const SPOOL_CAP: &str = "4d524c4b49004ca38db1fc4db89fb18e";
+    /// Images were removed from stored reads to make room; the text reads are kept.
+    pub const SPOOL_SHED: &str = "fb4e1eab37bb470e97a0e8d088ec0b4f";
+    /// Whole stored reads were dropped to make room.
+    pub const SPOOL_DROP: &str = "ffd43e622e1a4512bb6fcf4394e1f2c8";
+    /// Stored reads older than max_age were removed unsent.
+    pub const SPOOL_EXPIRED: &str = "3e418870b67c4a5abc08040405ee7e69";
+    /// A corrupt spool or record was moved aside (never deleted).
+    pub const SPOOL_QUARANTINED: &str = "0e798fcabea44a20981f18c9b792fb21";
+    /// Reads could not be stored (disk full, I/O error).
+    pub const SPOOL_WRITE_FAILED: &str = "6df33ff18f2347b3ac43418af58438f5";
+    /// The system clock is not synchronised; reads carry a flag.
+    pub const CLOCK_UNSYNCHRONISED: &str = "897613e0c03c4191a57b1bce7f193c6b";
+    /// The pipeline stopped making progress; systemd's watchdog will restart anprd.
+    pub const WATCHDOG_STALL: &str = "e8217ee4bd7547688c5f27c5bffca6b4";
+    /// Mqtt:// without TLS is in use (allow_insecure = true).
+    pub const INSECURE_TRANSPORT: &str = "b7b866dba0d24b09ae61f6d7abc4d0cb";
+    /// No spool encryption key: reads are stored unencrypted.
+    pub const NO_SPOOL_KEY: &str = "e1d1e861fa5f4f0e8bc76ea725e401bb";
+}
