@@ -171,12 +171,12 @@ impl ClassicRecogniser {
             let top = &integral[ya * iw..ya * iw + iw];
             let bot = &integral[yb * iw..yb * iw + iw];
             let mut start: Option<u32> = None;
-            for x in 0..w {
+            for (x, &px) in row.iter().enumerate() {
                 let xa = x.saturating_sub(r);
                 let xb = (x + r + 1).min(w);
                 let sum = bot[xb] + top[xa] - bot[xa] - top[xb];
                 let area = ((yb - ya) * (xb - xa)) as u32;
-                let ink = (row[x] as u32 + LOCAL_OFFSET) * area < sum;
+                let ink = (px as u32 + LOCAL_OFFSET) * area < sum;
                 match (ink, start) {
                     (true, None) => start = Some(x as u32),
                     (false, Some(s)) => {
@@ -498,7 +498,9 @@ fn keep_main_group(chars: Vec<CharBox>, ch: f32, centre: f32) -> Vec<CharBox> {
         let last = groups.last().and_then(|g| g.last()).copied();
         match last {
             Some(l) if (c.x0 as f32 - l.x1 as f32) <= max_gap => {
-                groups.last_mut().map(|g| g.push(c));
+                if let Some(g) = groups.last_mut() {
+                    g.push(c);
+                }
             }
             _ => groups.push(vec![c]),
         }
@@ -664,9 +666,9 @@ fn otsu(hist: &[u32; 256]) -> Option<(u8, f32, f32)> {
         .sum();
     let (mut w0, mut s0) = (0f64, 0f64);
     let mut best = (0u8, -1f64, 0f32, 0f32);
-    for t in 0..255usize {
-        w0 += hist[t] as f64;
-        s0 += t as f64 * hist[t] as f64;
+    for (t, &n) in hist.iter().enumerate().take(255) {
+        w0 += n as f64;
+        s0 += t as f64 * n as f64;
         let w1 = total - w0;
         if w0 == 0.0 || w1 == 0.0 {
             continue;
