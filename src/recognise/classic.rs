@@ -549,11 +549,11 @@ fn decide(scores: &[[f32; 36]], gaps: &[f32], ch: f32) -> (String, Vec<f32>) {
                 .collect();
             let cost_ok = fmt.iter().zip(&free).all(|(f, u)| f.1 >= u.1 - 0.15);
             if cost_ok {
-                return finish(scores, &fmt);
+                return finish(scores, &fmt, &sets);
             }
         }
     }
-    finish(scores, &free)
+    finish(scores, &free, &vec![&all; scores.len()])
 }
 
 fn class_set(chars: &str) -> Vec<usize> {
@@ -572,33 +572,28 @@ fn pick(s: &[f32; 36], set: &[usize]) -> (usize, f32) {
 }
 
 /// Text and per-character confidence for the chosen classes: a good score
-/// with a clear margin over the best *other* character is confident.
-fn finish(scores: &[[f32; 36]], picks: &[(usize, f32)]) -> (String, Vec<f32>) {
+/// with a clear margin over the best other character the position allows
+/// (so format rules settle look-alikes such as O and 0) is confident.
+fn finish(
+    scores: &[[f32; 36]],
+    picks: &[(usize, f32)],
+    sets: &[&Vec<usize>],
+) -> (String, Vec<f32>) {
     let charset: Vec<char> = CHARSET.chars().collect();
     let mut text = String::with_capacity(picks.len());
     let mut conf = Vec::with_capacity(picks.len());
-    for (s, &(k, best)) in scores.iter().zip(picks) {
+    for ((s, &(k, best)), set) in scores.iter().zip(picks).zip(sets) {
         text.push(charset[k]);
-        let runner = s
+        let runner = set
             .iter()
-            .enumerate()
-            .filter(|&(j, _)| j != k && !twins(charset[k], charset[j]))
-            .map(|(_, &v)| v)
+            .filter(|&&j| j != k)
+            .map(|&j| s[j])
             .fold(-1.0f32, f32::max);
         let quality = ((best - 0.45) / 0.4).clamp(0.0, 1.0);
         let margin = ((best - runner) / 0.12).clamp(0.0, 1.0);
         conf.push(quality * (0.4 + 0.6 * margin));
     }
     (text, conf)
-}
-
-/// Characters the typeface draws (almost) alike; position rules tell them
-/// apart, so they do not count against each other's confidence.
-fn twins(a: char, b: char) -> bool {
-    matches!(
-        (a, b),
-        ('O', '0') | ('0', 'O') | ('I', '1') | ('1', 'I') | ('D', '0') | ('0', 'D')
-    )
 }
 
 fn row_box(members: &[&Comp]) -> [u32; 4] {
