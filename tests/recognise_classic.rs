@@ -254,3 +254,70 @@ fn reads_older_and_short_formats_without_forcing_the_current_one() {
     }
     assert!(correct >= 11, "{correct}/12 read");
 }
+
+/// `img` turned by `deg` degrees about (`cx`, `cy`): camera roll.
+fn rotate(img: &RgbImage, deg: f32, cx: f32, cy: f32) -> RgbImage {
+    let (w, h) = (img.width as usize, img.height as usize);
+    let (s, c) = deg.to_radians().sin_cos();
+    let mut out = img.clone();
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+            let sx = (cx + c * dx + s * dy - 0.5).clamp(0.0, (w - 2) as f32);
+            let sy = (cy - s * dx + c * dy - 0.5).clamp(0.0, (h - 2) as f32);
+            let (ix, iy) = (sx as usize, sy as usize);
+            let (ax, ay) = (sx - ix as f32, sy - iy as f32);
+            for k in 0..3 {
+                let p = |xx: usize, yy: usize| img.data[(yy * w + xx) * 3 + k] as f32;
+                let top = p(ix, iy) * (1.0 - ax) + p(ix + 1, iy) * ax;
+                let bot = p(ix, iy + 1) * (1.0 - ax) + p(ix + 1, iy + 1) * ax;
+                out.data[(y * w + x) * 3 + k] = (top * (1.0 - ay) + bot * ay).round() as u8;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn reads_tilted_plates() {
+    let scene = Scene::new(W, H, 21);
+    let mut rng = SplitMix64::new(31);
+    let mut rec = ClassicRecogniser::new();
+    let angles = [-7.0f32, -4.0, -2.0, 2.0, 4.0, 7.0];
+    let mut correct = 0;
+    let n = angles.len() * 2;
+    for (i, deg) in angles.iter().chain(&angles).enumerate() {
+        let vrm = random_vrm(&mut rng);
+        let width = if i < angles.len() { 130.0 } else { 220.0 };
+        let v = Vehicle {
+            vrm: vrm.clone(),
+            style: PlateStyle::REAR,
+            body: random_body(&mut rng),
+            enter_s: 0.0,
+            pass_s: 1.0,
+            lane: 0.0,
+            receding: true,
+        };
+        let p = PlatePlacement {
+            x: 640.0 - width * 0.5,
+            y: 440.0,
+            width,
+            height: width * 111.0 / 520.0,
+        };
+        let mut img = scene.background().clone();
+        draw_vehicle(&mut img, &v, &p).unwrap();
+        let (cx, cy) = (640.0, 440.0 + p.height * 0.5);
+        let img = compress(&rotate(&img, *deg, cx, cy), 80);
+        let found = rec.recognise(&img.to_frame(0, 0));
+        match found.first() {
+            Some(c) if c.text == vrm => {
+                let b = c.plate_box;
+                assert!(b[0] as f32 <= cx && (b[0] + b[2]) as f32 >= cx, "{b:?}");
+                assert!(b[1] as f32 <= cy && (b[1] + b[3]) as f32 >= cy, "{b:?}");
+                correct += 1;
+            }
+            other => eprintln!("{vrm} at {width} px, {deg}°: {other:?}"),
+        }
+    }
+    assert!(correct * 10 >= n * 9, "{correct}/{n} tilted plates read");
+}

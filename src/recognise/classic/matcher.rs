@@ -152,7 +152,7 @@ pub(crate) fn sample(
 }
 
 /// Bilinear sample at continuous position (pixel centres at +0.5), clamped.
-fn bilinear(img: &Gray, x: f32, y: f32) -> f32 {
+pub(crate) fn bilinear(img: &Gray, x: f32, y: f32) -> f32 {
     let fx = (x - 0.5).clamp(0.0, (img.w - 1) as f32);
     let fy = (y - 0.5).clamp(0.0, (img.h - 1) as f32);
     let (ix, iy) = (fx as usize, fy as usize);
