@@ -284,9 +284,11 @@ pub fn write_clip(spec: &ClipSpec, out: &Path) -> Result<Vec<TruthEntry>, ClipEr
     let bus = pipeline
         .bus()
         .ok_or_else(|| enc_err("pipeline has no bus".into()))?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| enc_err(format!("starting pipeline: {e}")))?;
+    if let Err(e) = pipeline.set_state(gst::State::Playing) {
+        let detail = bus_error(&bus);
+        let _ = pipeline.set_state(gst::State::Null);
+        return Err(enc_err(format!("starting pipeline: {e}{detail}")));
+    }
 
     let result = (|| {
         let mut img = RgbImage::new(spec.width, spec.height, [0, 0, 0]);

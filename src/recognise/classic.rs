@@ -720,3 +720,77 @@ pub(crate) fn glyph_for(k: usize) -> &'static glyphs::Glyph {
     let c = CHARSET.chars().nth(k).unwrap_or('0');
     glyphs::glyph(c).expect("CHARSET has a glyph for every character")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(c: char) -> usize {
+        CHARSET.chars().position(|k| k == c).unwrap()
+    }
+
+    /// Scores favouring `text`, with O and 0 (and 1 and I) tied as the
+    /// typeface makes them.
+    fn scores_for(text: &str) -> Vec<[f32; 36]> {
+        text.chars()
+            .map(|c| {
+                let mut s = [0.3f32; 36];
+                s[idx(c)] = 0.9;
+                for (a, b) in [('O', '0'), ('1', 'I')] {
+                    if c == a || c == b {
+                        s[idx(a)] = 0.9;
+                        s[idx(b)] = 0.9;
+                    }
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn current_format_settles_look_alikes() {
+        let gaps = [2.0, 2.0, 2.0, 8.0, 2.0, 2.0];
+        let (text, conf) = decide(&scores_for("OA10OOO"), &gaps, 20.0);
+        assert_eq!(text, "OA10OOO");
+        assert!(conf.iter().all(|&c| c > 0.9), "{conf:?}");
+        // Not in the current layout (gap after the third): no forcing, and
+        // the O/0 tie shows up as low confidence.
+        let gaps = [2.0, 2.0, 8.0, 2.0, 2.0, 2.0];
+        let (_, conf) = decide(&scores_for("ABC100D"), &gaps, 20.0);
+        assert!(conf[4] < 0.5 && conf[0] > 0.9, "{conf:?}");
+    }
+
+    #[test]
+    fn otsu_splits_ink_from_plate() {
+        let mut hist = [0u32; 256];
+        hist[20] = 300;
+        hist[30] = 100;
+        hist[230] = 600;
+        let (t, dark, light) = otsu(&hist).unwrap();
+        assert!((30..230).contains(&t), "{t}");
+        assert!((dark - 22.5).abs() < 0.01 && (light - 230.0).abs() < 0.01);
+        assert!(otsu(&[0; 256]).is_none());
+    }
+
+    #[test]
+    fn level_and_tilted_rows() {
+        let blob = |x: u32, y: u32| Comp {
+            x0: x,
+            y0: y,
+            x1: x + 12,
+            y1: y + 20,
+            area: 120,
+        };
+        let level: Vec<Comp> = (0..6).map(|i| blob(100 + 16 * i, 50)).collect();
+        let rows = chain_rows(&level);
+        assert_eq!(rows, vec![(0..6).collect::<Vec<_>>()]);
+        assert_eq!(row_slope(&level.iter().collect::<Vec<_>>()), 0.0);
+        let tilted: Vec<Comp> = (0..6).map(|i| blob(100 + 16 * i, 50 + 2 * i)).collect();
+        let s = row_slope(&tilted.iter().collect::<Vec<_>>());
+        assert!((s - 0.125).abs() < 1e-4, "{s}");
+        // A blob twice as tall does not join the row; the row goes past it.
+        let mut odd = level.clone();
+        odd[3].y1 += 20;
+        assert_eq!(chain_rows(&odd), vec![vec![0, 1, 2, 4, 5]]);
+    }
+}

@@ -1,6 +1,8 @@
 //! Character classification by normalised cross-correlation against
 //! templates drawn from the plate glyphs.
 
+use std::sync::OnceLock;
+
 use super::{Gray, glyph_for};
 use crate::plate::glyphs::{CHAR_HEIGHT_MM, CHARSET};
 
@@ -28,21 +30,18 @@ const VARIANTS: [(f32, f32, f32, f32); 12] = [
     (11.0, 1.0, 0.5, 0.5),
 ];
 
+type Templates = Vec<[[f32; PATCH_LEN]; VARIANTS.len()]>;
+
+/// Templates are drawn once per process and shared by every recogniser
+/// (one per recognition thread).
 pub(crate) struct Matcher {
-    templates: Vec<[[f32; PATCH_LEN]; VARIANTS.len()]>,
+    templates: &'static Templates,
 }
 
 impl Matcher {
     pub fn new() -> Matcher {
-        let templates = (0..CHARSET.len())
-            .map(|k| {
-                let mut t = [[0f32; PATCH_LEN]; VARIANTS.len()];
-                for (v, &(height, blur, px, py)) in VARIANTS.iter().enumerate() {
-                    render_template(k, height, blur, (px, py), &mut t[v]);
-                }
-                t
-            })
-            .collect();
+        static TEMPLATES: OnceLock<Templates> = OnceLock::new();
+        let templates = TEMPLATES.get_or_init(build_templates);
         Matcher { templates }
     }
 
@@ -57,6 +56,18 @@ impl Matcher {
         }
         out
     }
+}
+
+fn build_templates() -> Templates {
+    (0..CHARSET.len())
+        .map(|k| {
+            let mut t = [[0f32; PATCH_LEN]; VARIANTS.len()];
+            for (v, &(height, blur, px, py)) in VARIANTS.iter().enumerate() {
+                render_template(k, height, blur, (px, py), &mut t[v]);
+            }
+            t
+        })
+        .collect()
 }
 
 /// Draws character `k` with its ink `height` pixels tall and samples it like
