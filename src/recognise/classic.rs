@@ -7,9 +7,10 @@
 //!    surroundings; run-length connected components give dark blobs.
 //! 2. Blobs shaped like characters are chained left to right into rows of
 //!    equal height and plate-like spacing (79 mm characters, 61 mm pitch).
-//! 3. Each row is re-segmented inside its own band with an Otsu threshold,
-//!    checked for a light plate background above and below, and blobs where
-//!    neighbouring characters ran together are split at ink minima.
+//! 3. Each row is cut out along its fitted tilt into a level band, which is
+//!    re-segmented with its own Otsu threshold, checked for the light plate
+//!    margin above and below the characters, and where neighbouring
+//!    characters ran together the blob is split at its ink minima.
 //! 4. Every character is resampled to a 16 × 24 patch and matched by
 //!    normalised cross-correlation against templates drawn at start-up from
 //!    [`crate::plate::glyphs`]. A seven-character row is read under the
@@ -160,8 +161,10 @@ impl ClassicRecogniser {
             let (prev, cur) = self.integral.split_at_mut((y + 1) * iw);
             let prev = &prev[y * iw..];
             for x in 0..w {
-                acc += row[x] as u32;
-                cur[x + 1] = prev[x + 1] + acc;
+                // Wrapping: window sums stay exact modulo 2^32 even when the
+                // running total of a huge frame overflows.
+                acc = acc.wrapping_add(row[x] as u32);
+                cur[x + 1] = prev[x + 1].wrapping_add(acc);
             }
         }
         // Window about a character stroke-and-gap wide: big enough to see the
@@ -179,7 +182,10 @@ impl ClassicRecogniser {
             for (x, &px) in row.iter().enumerate() {
                 let xa = x.saturating_sub(r);
                 let xb = (x + r + 1).min(w);
-                let sum = bot[xb] + top[xa] - bot[xa] - top[xb];
+                let sum = bot[xb]
+                    .wrapping_add(top[xa])
+                    .wrapping_sub(bot[xa])
+                    .wrapping_sub(top[xb]);
                 let area = ((yb - ya) * (xb - xa)) as u32;
                 let ink = (px as u32 + LOCAL_OFFSET) * area < sum;
                 match (ink, start) {
