@@ -118,13 +118,13 @@ impl ClipSpec {
         if !(1..=120).contains(&self.fps) {
             return bad(format!("--fps: {} is not in 1..=120", self.fps));
         }
-        if !(self.seconds > 0.0 && self.seconds <= 3600.0) {
+        if self.seconds.is_nan() || self.seconds <= 0.0 || self.seconds > 3600.0 {
             return bad(format!("--seconds: {} is not in (0, 3600]", self.seconds));
         }
-        if !(self.gap_s > 0.0) {
+        if self.gap_s.is_nan() || self.gap_s <= 0.0 {
             return bad(format!("--gap-s: {} must be positive", self.gap_s));
         }
-        if !(self.lead_s >= 0.0) {
+        if self.lead_s.is_nan() || self.lead_s < 0.0 {
             return bad(format!("--lead-s: {} must not be negative", self.lead_s));
         }
         Ok(())
@@ -284,9 +284,11 @@ pub fn write_clip(spec: &ClipSpec, out: &Path) -> Result<Vec<TruthEntry>, ClipEr
     let bus = pipeline
         .bus()
         .ok_or_else(|| enc_err("pipeline has no bus".into()))?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| enc_err(format!("starting pipeline: {e}")))?;
+    if let Err(e) = pipeline.set_state(gst::State::Playing) {
+        let detail = bus_error(&bus);
+        let _ = pipeline.set_state(gst::State::Null);
+        return Err(enc_err(format!("starting pipeline: {e}{detail}")));
+    }
 
     let result = (|| {
         let mut img = RgbImage::new(spec.width, spec.height, [0, 0, 0]);

@@ -389,7 +389,9 @@ fn background(width: u32, height: u32, seed: u64) -> RgbImage {
     let road_k = 1.15 * w / (h - horizon).max(1.0);
     let tree_top = (horizon - 0.09 * h).max(0.0);
     // Tree line: a bumpy silhouette from a few random sine terms.
-    let phases: Vec<f32> = (0..3).map(|_| rng.range(0.0, 6.28)).collect();
+    let phases: Vec<f32> = (0..3)
+        .map(|_| rng.range(0.0, std::f32::consts::TAU))
+        .collect();
     let mut noise = SplitMix64::new(seed);
     let wu = width as usize;
     for y in 0..height as usize {
@@ -430,8 +432,8 @@ fn background(width: u32, height: u32, seed: u64) -> RgbImage {
                 }
             };
             let i = (y * wu + x) * 3;
-            for k in 0..3 {
-                img.data[i + k] = c[k].round().clamp(0.0, 255.0) as u8;
+            for (dst, v) in img.data[i..i + 3].iter_mut().zip(c) {
+                *dst = v.round().clamp(0.0, 255.0) as u8;
             }
         }
     }

@@ -7,9 +7,10 @@
 //!    surroundings; run-length connected components give dark blobs.
 //! 2. Blobs shaped like characters are chained left to right into rows of
 //!    equal height and plate-like spacing (79 mm characters, 61 mm pitch).
-//! 3. Each row is re-segmented inside its own band with an Otsu threshold,
-//!    checked for a light plate background above and below, and blobs where
-//!    neighbouring characters ran together are split at ink minima.
+//! 3. Each row is cut out along its fitted tilt into a level band, which is
+//!    re-segmented with its own Otsu threshold, checked for the light plate
+//!    margin above and below the characters, and where neighbouring
+//!    characters ran together the blob is split at its ink minima.
 //! 4. Every character is resampled to a 16 × 24 patch and matched by
 //!    normalised cross-correlation against templates drawn at start-up from
 //!    [`crate::plate::glyphs`]. A seven-character row is read under the
@@ -38,6 +39,8 @@ const GROUP_GAP: f32 = 33.0 / CHAR_HEIGHT_MM;
 const MIN_CHAR_H: u32 = 9;
 /// Local threshold: a pixel is ink when this much darker than its window mean.
 const LOCAL_OFFSET: u32 = 10;
+/// Steepest row tilt followed (dy/dx, about 11°).
+const MAX_SLOPE: f32 = 0.2;
 /// Below this a plate is reported as not read.
 const MIN_CONFIDENCE: f32 = 0.3;
 
@@ -46,7 +49,9 @@ pub struct ClassicRecogniser {
     matcher: Matcher,
     integral: Vec<u32>,
     runs: Vec<(u32, u32, u32)>,
+    /// Level copy of the row being read, and its ink mask.
     band: Vec<u8>,
+    mask: Vec<u8>,
 }
 
 impl Default for ClassicRecogniser {
@@ -109,6 +114,7 @@ impl ClassicRecogniser {
             integral: Vec::new(),
             runs: Vec::new(),
             band: Vec::new(),
+            mask: Vec::new(),
         }
     }
 
@@ -155,8 +161,10 @@ impl ClassicRecogniser {
             let (prev, cur) = self.integral.split_at_mut((y + 1) * iw);
             let prev = &prev[y * iw..];
             for x in 0..w {
-                acc += row[x] as u32;
-                cur[x + 1] = prev[x + 1] + acc;
+                // Wrapping: window sums stay exact modulo 2^32 even when the
+                // running total of a huge frame overflows.
+                acc = acc.wrapping_add(row[x] as u32);
+                cur[x + 1] = prev[x + 1].wrapping_add(acc);
             }
         }
         // Window about a character stroke-and-gap wide: big enough to see the
@@ -171,12 +179,15 @@ impl ClassicRecogniser {
             let top = &integral[ya * iw..ya * iw + iw];
             let bot = &integral[yb * iw..yb * iw + iw];
             let mut start: Option<u32> = None;
-            for x in 0..w {
+            for (x, &px) in row.iter().enumerate() {
                 let xa = x.saturating_sub(r);
                 let xb = (x + r + 1).min(w);
-                let sum = bot[xb] + top[xa] - bot[xa] - top[xb];
+                let sum = bot[xb]
+                    .wrapping_add(top[xa])
+                    .wrapping_sub(bot[xa])
+                    .wrapping_sub(top[xb]);
                 let area = ((yb - ya) * (xb - xa)) as u32;
-                let ink = (row[x] as u32 + LOCAL_OFFSET) * area < sum;
+                let ink = (px as u32 + LOCAL_OFFSET) * area < sum;
                 match (ink, start) {
                     (true, None) => start = Some(x as u32),
                     (false, Some(s)) => {
@@ -209,22 +220,59 @@ impl ClassicRecogniser {
 
     /// Pass 2: re-segments one row hypothesis in its own band and reads it.
     fn read_row(&mut self, img: &Gray, members: &[&Comp]) -> Option<PlateCandidate> {
-        let mut heights: Vec<u32> = members.iter().map(|c| c.height()).collect();
-        heights.sort_unstable();
-        let ch = heights[heights.len() / 2] as f32;
-        let mut tops: Vec<u32> = members.iter().map(|c| c.y0).collect();
-        tops.sort_unstable();
-        let top = tops[tops.len() / 2] as f32;
-        let bottom = top + ch;
         let left = members.iter().map(|c| c.x0).min()? as f32;
         let right = members.iter().map(|c| c.x1).max()? as f32;
+        let xc = (left + right) * 0.5;
+        // Tilt of the row (camera roll, plate not level): the band is cut
+        // along it so everything after works on a level row.
+        let slope = row_slope(members);
+        let mut heights: Vec<f32> = members.iter().map(|c| c.height() as f32).collect();
+        heights.sort_by(f32::total_cmp);
+        // A tilted character's box is taller than the character by about
+        // slope × its width (0.63 of its height).
+        let ch = heights[heights.len() / 2] / (1.0 + 0.63 * slope.abs());
+        let mut centres: Vec<f32> = members
+            .iter()
+            .map(|c| (c.y0 + c.y1) as f32 * 0.5 - slope * ((c.x0 + c.x1) as f32 * 0.5 - xc))
+            .collect();
+        centres.sort_by(f32::total_cmp);
+        let top = centres[centres.len() / 2] - 0.5 * ch;
+
+        // The band, in level row coordinates: the row with room for
+        // characters pass 1 missed at its ends, and the plate margins.
+        let bx0 = (left - 1.3 * ch).floor();
+        let by0 = (top - 0.22 * ch).floor();
+        let bw = ((right + 1.3 * ch).ceil() - bx0).max(2.0) as usize;
+        let bh = ((top + 1.22 * ch).ceil() - by0).max(2.0) as usize;
+        if bw * bh > img.w * img.h {
+            return None;
+        }
+        self.band.clear();
+        self.band.reserve(bw * bh);
+        for v in 0..bh {
+            let yr = by0 + v as f32 + 0.5;
+            for u in 0..bw {
+                let x = bx0 + u as f32 + 0.5;
+                let y = yr + slope * (x - xc);
+                self.band.push(matcher::bilinear(img, x, y).round() as u8);
+            }
+        }
+        let band = Gray {
+            data: &self.band,
+            w: bw,
+            h: bh,
+        };
+        // Row-relative geometry inside the band.
+        let (r_top, r_left, r_right) = (top - by0, left - bx0, right - bx0);
+        let r_bottom = r_top + ch;
 
         // Otsu threshold over the character row itself: ink and plate only.
-        let core = clip_box(img, left, top, right, bottom)?;
         let mut hist = [0u32; 256];
-        for y in core.1..core.3 {
-            for x in core.0..core.2 {
-                hist[img.at(x, y) as usize] += 1;
+        let (cx0, cx1) = (r_left.max(0.0) as usize, (r_right as usize).min(bw));
+        let (cy0, cy1) = (r_top.max(0.0) as usize, (r_bottom.ceil() as usize).min(bh));
+        for y in cy0..cy1 {
+            for x in cx0..cx1 {
+                hist[band.at(x, y) as usize] += 1;
             }
         }
         let (thr, dark_mean, light_mean) = otsu(&hist)?;
@@ -232,27 +280,15 @@ impl ClassicRecogniser {
             log::trace!("row at {left},{top} (h {ch}): contrast {dark_mean}/{light_mean} too low");
             return None;
         }
-
-        // The band: the row with room for characters pass 1 missed at its
-        // ends, and a little plate margin above and below.
-        let band = clip_box(
-            img,
-            left - 1.3 * ch,
-            top - 0.22 * ch,
-            right + 1.3 * ch,
-            bottom + 0.22 * ch,
-        )?;
-        let (bx0, by0, bx1, by1) = band;
-        let (bw, bh) = (bx1 - bx0, by1 - by0);
-        self.band.clear();
-        self.band.resize(bw * bh, 0);
+        self.mask.clear();
+        self.mask
+            .extend(self.band.iter().map(|&p| (p <= thr) as u8));
         self.runs.clear();
         for y in 0..bh {
+            let row = &self.mask[y * bw..(y + 1) * bw];
             let mut start: Option<u32> = None;
-            for x in 0..bw {
-                let ink = img.at(bx0 + x, by0 + y) <= thr;
-                self.band[y * bw + x] = ink as u8;
-                match (ink, start) {
+            for (x, &ink) in row.iter().enumerate() {
+                match (ink != 0, start) {
                     (true, None) => start = Some(x as u32),
                     (false, Some(s)) => {
                         self.runs.push((y as u32, s, x as u32));
@@ -267,32 +303,34 @@ impl ClassicRecogniser {
         }
 
         // A plate has light background just above and below the characters.
+        let mask = &self.mask;
         let strip = |ya: f32, yb: f32| -> f32 {
-            let ya = (ya.round().max(by0 as f32) as usize).min(by1);
-            let yb = (yb.round().max(ya as f32) as usize).min(by1);
-            let (xa, xb) = ((left as usize).max(bx0), (right as usize).min(bx1));
-            let n = (yb - ya) * (xb.saturating_sub(xa));
+            let ya = (ya.round().max(0.0) as usize).min(bh);
+            let yb = (yb.round().max(ya as f32) as usize).min(bh);
+            let n = (yb - ya) * cx1.saturating_sub(cx0);
             if n == 0 {
                 return 1.0;
             }
-            let mut ink = 0usize;
-            for y in ya..yb {
-                for x in xa..xb {
-                    ink += self.band[(y - by0) * bw + x - bx0] as usize;
-                }
-            }
+            let ink: usize = (ya..yb)
+                .map(|y| {
+                    mask[y * bw + cx0..y * bw + cx1]
+                        .iter()
+                        .map(|&m| m as usize)
+                        .sum::<usize>()
+                })
+                .sum();
             ink as f32 / n as f32
         };
         // Plate margins are 16 mm (0.2 character heights): look inside them,
         // clear of both the characters and the plate edge.
-        let above = strip(top - 0.16 * ch, top - 0.04 * ch);
-        let below = strip(bottom + 0.04 * ch, bottom + 0.16 * ch);
+        let above = strip(r_top - 0.16 * ch, r_top - 0.04 * ch);
+        let below = strip(r_bottom + 0.04 * ch, r_bottom + 0.16 * ch);
         if above > 0.25 || below > 0.25 {
             log::trace!("row at {left},{top} (h {ch}): no plate margin ({above}, {below} ink)");
             return None;
         }
 
-        let centre_y = (top + bottom) * 0.5 - by0 as f32;
+        let centre_y = (r_top + r_bottom) * 0.5;
         let mut parts: Vec<Comp> = label_runs(&self.runs)
             .into_iter()
             .filter(|c| {
@@ -327,7 +365,7 @@ impl ClassicRecogniser {
             let cols: Vec<u32> = (c.x0..c.x1)
                 .map(|x| {
                     (c.y0..c.y1)
-                        .map(|y| self.band[y as usize * bw + x as usize] as u32)
+                        .map(|y| mask[y as usize * bw + x as usize] as u32)
                         .sum()
                 })
                 .collect();
@@ -346,12 +384,12 @@ impl ClassicRecogniser {
             }
             cuts.push(c.x1);
             for seg in cuts.windows(2) {
-                if let Some(b) = tight_box(&self.band, bw, seg[0], seg[1], c.y0, c.y1) {
+                if let Some(b) = tight_box(mask, bw, seg[0], seg[1], c.y0, c.y1) {
                     chars.push(b);
                 }
             }
         }
-        let chars = keep_main_group(chars, ch, (left + right) * 0.5 - bx0 as f32);
+        let chars = keep_main_group(chars, ch, (r_left + r_right) * 0.5);
         if !(5..=8).contains(&chars.len()) {
             log::trace!("row at {left},{top} (h {ch}): {} characters", chars.len());
             return None;
@@ -361,15 +399,8 @@ impl ClassicRecogniser {
         let mut scores: Vec<[f32; 36]> = Vec::with_capacity(chars.len());
         let mut patch = [0f32; PATCH_LEN];
         for c in &chars {
-            let ok = matcher::sample(
-                img,
-                (bx0 as u32 + c.x0) as f32,
-                (by0 as u32 + c.y0) as f32,
-                (bx0 as u32 + c.x1) as f32,
-                (by0 as u32 + c.y1) as f32,
-                &mut patch,
-            );
-            if !ok {
+            let (x0, y0, x1, y1) = (c.x0 as f32, c.y0 as f32, c.x1 as f32, c.y1 as f32);
+            if !matcher::sample(&band, x0, y0, x1, y1, &mut patch) {
                 return None;
             }
             scores.push(self.matcher.scores(&patch));
@@ -388,18 +419,24 @@ impl ClassicRecogniser {
             return None;
         }
 
-        // Plate box from the character row and the plate's proportions.
-        let x0 = bx0 as f32 + chars.first()?.x0 as f32;
-        let x1 = bx0 as f32 + chars.last()?.x1 as f32;
-        let cy = by0 as f32
-            + (chars.iter().map(|c| c.y0 + c.y1).sum::<u32>() as f32) / (2 * chars.len()) as f32;
-        let pw = ch * PLATE_WIDTH_MM / CHAR_HEIGHT_MM;
-        let ph = ch * PLATE_HEIGHT_MM / CHAR_HEIGHT_MM;
+        // Plate box from the character row and the plate's proportions,
+        // taken back to frame coordinates (tilted plates get the box that
+        // holds them).
+        let x0 = bx0 + chars.first()?.x0 as f32;
+        let x1 = bx0 + chars.last()?.x1 as f32;
+        let cy_band =
+            (chars.iter().map(|c| c.y0 + c.y1).sum::<u32>() as f32) / (2 * chars.len()) as f32;
         let cx = (x0 + x1) * 0.5;
+        let cy = by0 + cy_band + slope * (cx - xc);
+        let pw = ch * PLATE_WIDTH_MM / CHAR_HEIGHT_MM;
+        let ph = ch * PLATE_HEIGHT_MM / CHAR_HEIGHT_MM + slope.abs() * pw;
         let bx = (cx - pw * 0.5).max(0.0);
         let by = (cy - ph * 0.5).max(0.0);
         let ex = (cx + pw * 0.5).min(img.w as f32);
         let ey = (cy + ph * 0.5).min(img.h as f32);
+        if ex <= bx || ey <= by {
+            return None;
+        }
         Some(PlateCandidate {
             text,
             confidence,
@@ -412,6 +449,28 @@ impl ClassicRecogniser {
             ],
         })
     }
+}
+
+/// Least-squares tilt (dy/dx) of the blob centres; level when too few
+/// blobs to tell or when the tilt is too small to matter.
+fn row_slope(members: &[&Comp]) -> f32 {
+    if members.len() < 3 {
+        return 0.0;
+    }
+    let pts: Vec<(f32, f32)> = members
+        .iter()
+        .map(|c| ((c.x0 + c.x1) as f32 * 0.5, (c.y0 + c.y1) as f32 * 0.5))
+        .collect();
+    let n = pts.len() as f32;
+    let mx = pts.iter().map(|p| p.0).sum::<f32>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f32>() / n;
+    let sxx: f32 = pts.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    let sxy: f32 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx <= 0.0 {
+        return 0.0;
+    }
+    let s = (sxy / sxx).clamp(-MAX_SLOPE, MAX_SLOPE);
+    if s.abs() < 0.01 { 0.0 } else { s }
 }
 
 /// Chains character-like blobs into left-to-right rows of similar height.
@@ -498,7 +557,9 @@ fn keep_main_group(chars: Vec<CharBox>, ch: f32, centre: f32) -> Vec<CharBox> {
         let last = groups.last().and_then(|g| g.last()).copied();
         match last {
             Some(l) if (c.x0 as f32 - l.x1 as f32) <= max_gap => {
-                groups.last_mut().map(|g| g.push(c));
+                if let Some(g) = groups.last_mut() {
+                    g.push(c);
+                }
             }
             _ => groups.push(vec![c]),
         }
@@ -547,11 +608,11 @@ fn decide(scores: &[[f32; 36]], gaps: &[f32], ch: f32) -> (String, Vec<f32>) {
                 .collect();
             let cost_ok = fmt.iter().zip(&free).all(|(f, u)| f.1 >= u.1 - 0.15);
             if cost_ok {
-                return finish(scores, &fmt);
+                return finish(scores, &fmt, &sets);
             }
         }
     }
-    finish(scores, &free)
+    finish(scores, &free, &vec![&all; scores.len()])
 }
 
 fn class_set(chars: &str) -> Vec<usize> {
@@ -570,33 +631,28 @@ fn pick(s: &[f32; 36], set: &[usize]) -> (usize, f32) {
 }
 
 /// Text and per-character confidence for the chosen classes: a good score
-/// with a clear margin over the best *other* character is confident.
-fn finish(scores: &[[f32; 36]], picks: &[(usize, f32)]) -> (String, Vec<f32>) {
+/// with a clear margin over the best other character the position allows
+/// (so format rules settle look-alikes such as O and 0) is confident.
+fn finish(
+    scores: &[[f32; 36]],
+    picks: &[(usize, f32)],
+    sets: &[&Vec<usize>],
+) -> (String, Vec<f32>) {
     let charset: Vec<char> = CHARSET.chars().collect();
     let mut text = String::with_capacity(picks.len());
     let mut conf = Vec::with_capacity(picks.len());
-    for (s, &(k, best)) in scores.iter().zip(picks) {
+    for ((s, &(k, best)), set) in scores.iter().zip(picks).zip(sets) {
         text.push(charset[k]);
-        let runner = s
+        let runner = set
             .iter()
-            .enumerate()
-            .filter(|&(j, _)| j != k && !twins(charset[k], charset[j]))
-            .map(|(_, &v)| v)
+            .filter(|&&j| j != k)
+            .map(|&j| s[j])
             .fold(-1.0f32, f32::max);
         let quality = ((best - 0.45) / 0.4).clamp(0.0, 1.0);
         let margin = ((best - runner) / 0.12).clamp(0.0, 1.0);
         conf.push(quality * (0.4 + 0.6 * margin));
     }
     (text, conf)
-}
-
-/// Characters the typeface draws (almost) alike; position rules tell them
-/// apart, so they do not count against each other's confidence.
-fn twins(a: char, b: char) -> bool {
-    matches!(
-        (a, b),
-        ('O', '0') | ('0', 'O') | ('I', '1') | ('1', 'I') | ('D', '0') | ('0', 'D')
-    )
 }
 
 fn row_box(members: &[&Comp]) -> [u32; 4] {
@@ -618,21 +674,6 @@ fn overlap(a: &[u32; 4], b: &[u32; 4]) -> f32 {
         .min(b[2] as i64 * b[3] as i64)
         .max(1);
     (ix * iy) as f32 / small as f32
-}
-
-/// Integer box (x0, y0, x1, y1) clipped to the picture, or `None` if empty.
-fn clip_box(
-    img: &Gray,
-    x0: f32,
-    y0: f32,
-    x1: f32,
-    y1: f32,
-) -> Option<(usize, usize, usize, usize)> {
-    let cx0 = x0.floor().clamp(0.0, img.w as f32) as usize;
-    let cy0 = y0.floor().clamp(0.0, img.h as f32) as usize;
-    let cx1 = x1.ceil().clamp(0.0, img.w as f32) as usize;
-    let cy1 = y1.ceil().clamp(0.0, img.h as f32) as usize;
-    (cx1 > cx0 + 1 && cy1 > cy0 + 1).then_some((cx0, cy0, cx1, cy1))
 }
 
 /// Ink bounds of columns `xa..xb`, rows `ya..yb` of a band mask.
@@ -664,9 +705,9 @@ fn otsu(hist: &[u32; 256]) -> Option<(u8, f32, f32)> {
         .sum();
     let (mut w0, mut s0) = (0f64, 0f64);
     let mut best = (0u8, -1f64, 0f32, 0f32);
-    for t in 0..255usize {
-        w0 += hist[t] as f64;
-        s0 += t as f64 * hist[t] as f64;
+    for (t, &n) in hist.iter().enumerate().take(255) {
+        w0 += n as f64;
+        s0 += t as f64 * n as f64;
         let w1 = total - w0;
         if w0 == 0.0 || w1 == 0.0 {
             continue;
@@ -684,4 +725,78 @@ fn otsu(hist: &[u32; 256]) -> Option<(u8, f32, f32)> {
 pub(crate) fn glyph_for(k: usize) -> &'static glyphs::Glyph {
     let c = CHARSET.chars().nth(k).unwrap_or('0');
     glyphs::glyph(c).expect("CHARSET has a glyph for every character")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(c: char) -> usize {
+        CHARSET.chars().position(|k| k == c).unwrap()
+    }
+
+    /// Scores favouring `text`, with O and 0 (and 1 and I) tied as the
+    /// typeface makes them.
+    fn scores_for(text: &str) -> Vec<[f32; 36]> {
+        text.chars()
+            .map(|c| {
+                let mut s = [0.3f32; 36];
+                s[idx(c)] = 0.9;
+                for (a, b) in [('O', '0'), ('1', 'I')] {
+                    if c == a || c == b {
+                        s[idx(a)] = 0.9;
+                        s[idx(b)] = 0.9;
+                    }
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn current_format_settles_look_alikes() {
+        let gaps = [2.0, 2.0, 2.0, 8.0, 2.0, 2.0];
+        let (text, conf) = decide(&scores_for("OA10OOO"), &gaps, 20.0);
+        assert_eq!(text, "OA10OOO");
+        assert!(conf.iter().all(|&c| c > 0.9), "{conf:?}");
+        // Not in the current layout (gap after the third): no forcing, and
+        // the O/0 tie shows up as low confidence.
+        let gaps = [2.0, 2.0, 8.0, 2.0, 2.0, 2.0];
+        let (_, conf) = decide(&scores_for("ABC100D"), &gaps, 20.0);
+        assert!(conf[4] < 0.5 && conf[0] > 0.9, "{conf:?}");
+    }
+
+    #[test]
+    fn otsu_splits_ink_from_plate() {
+        let mut hist = [0u32; 256];
+        hist[20] = 300;
+        hist[30] = 100;
+        hist[230] = 600;
+        let (t, dark, light) = otsu(&hist).unwrap();
+        assert!((30..230).contains(&t), "{t}");
+        assert!((dark - 22.5).abs() < 0.01 && (light - 230.0).abs() < 0.01);
+        assert!(otsu(&[0; 256]).is_none());
+    }
+
+    #[test]
+    fn level_and_tilted_rows() {
+        let blob = |x: u32, y: u32| Comp {
+            x0: x,
+            y0: y,
+            x1: x + 12,
+            y1: y + 20,
+            area: 120,
+        };
+        let level: Vec<Comp> = (0..6).map(|i| blob(100 + 16 * i, 50)).collect();
+        let rows = chain_rows(&level);
+        assert_eq!(rows, vec![(0..6).collect::<Vec<_>>()]);
+        assert_eq!(row_slope(&level.iter().collect::<Vec<_>>()), 0.0);
+        let tilted: Vec<Comp> = (0..6).map(|i| blob(100 + 16 * i, 50 + 2 * i)).collect();
+        let s = row_slope(&tilted.iter().collect::<Vec<_>>());
+        assert!((s - 0.125).abs() < 1e-4, "{s}");
+        // A blob twice as tall does not join the row; the row goes past it.
+        let mut odd = level.clone();
+        odd[3].y1 += 20;
+        assert_eq!(chain_rows(&odd), vec![vec![0, 1, 2, 4, 5]]);
+    }
 }

@@ -1,5 +1,7 @@
 //! Recognise: finds number plates in a frame and reads them.
 
+pub mod classic;
+
 use crate::capture::Frame;
 
 /// One plate found in one frame.
@@ -21,4 +23,3 @@ pub trait Recogniser: Send {
     /// Plates found in `frame`, most confident first.
     fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate>;
 }
-pub mod classic;

@@ -1,6 +1,8 @@
 //! Character classification by normalised cross-correlation against
 //! templates drawn from the plate glyphs.
 
+use std::sync::OnceLock;
+
 use super::{Gray, glyph_for};
 use crate::plate::glyphs::{CHAR_HEIGHT_MM, CHARSET};
 
@@ -11,31 +13,35 @@ pub(crate) const PATCH_LEN: usize = PATCH_W * PATCH_H;
 /// the ink box centred, the same for templates and for characters read.
 const CELL_W: f32 = 0.74;
 /// Template renderings: character height in pixels, extra blur (pixels) and
-/// sub-pixel phase: a sharp large one, and small soft ones at two pixel
-/// phases, since a distant plate's few pixels look different at each.
-const VARIANTS: [(f32, f32, f32); 5] = [
-    (96.0, 0.0, 0.0),
-    (24.0, 1.0, 0.0),
-    (16.0, 1.0, 0.5),
-    (13.0, 1.2, 0.0),
-    (11.0, 1.0, 0.5),
+/// sub-pixel phase (x, y). A distant plate's few pixels look different at
+/// each phase, so small sizes get several.
+const VARIANTS: [(f32, f32, f32, f32); 12] = [
+    (96.0, 0.0, 0.0, 0.0),
+    (32.0, 0.6, 0.0, 0.0),
+    (24.0, 1.0, 0.0, 0.0),
+    (18.0, 1.0, 0.5, 0.5),
+    (15.0, 1.0, 0.0, 0.0),
+    (15.0, 1.0, 0.5, 0.5),
+    (13.0, 1.2, 0.0, 0.0),
+    (13.0, 1.2, 0.5, 0.0),
+    (13.0, 1.2, 0.0, 0.5),
+    (13.0, 1.2, 0.5, 0.5),
+    (11.0, 1.0, 0.0, 0.0),
+    (11.0, 1.0, 0.5, 0.5),
 ];
 
+type Templates = Vec<[[f32; PATCH_LEN]; VARIANTS.len()]>;
+
+/// Templates are drawn once per process and shared by every recogniser
+/// (one per recognition thread).
 pub(crate) struct Matcher {
-    templates: Vec<[[f32; PATCH_LEN]; VARIANTS.len()]>,
+    templates: &'static Templates,
 }
 
 impl Matcher {
     pub fn new() -> Matcher {
-        let templates = (0..CHARSET.len())
-            .map(|k| {
-                let mut t = [[0f32; PATCH_LEN]; VARIANTS.len()];
-                for (v, &(height, blur, phase)) in VARIANTS.iter().enumerate() {
-                    render_template(k, height, blur, phase, &mut t[v]);
-                }
-                t
-            })
-            .collect();
+        static TEMPLATES: OnceLock<Templates> = OnceLock::new();
+        let templates = TEMPLATES.get_or_init(build_templates);
         Matcher { templates }
     }
 
@@ -52,17 +58,35 @@ impl Matcher {
     }
 }
 
+fn build_templates() -> Templates {
+    (0..CHARSET.len())
+        .map(|k| {
+            let mut t = [[0f32; PATCH_LEN]; VARIANTS.len()];
+            for (v, &(height, blur, px, py)) in VARIANTS.iter().enumerate() {
+                render_template(k, height, blur, (px, py), &mut t[v]);
+            }
+            t
+        })
+        .collect()
+}
+
 /// Draws character `k` with its ink `height` pixels tall and samples it like
 /// a character found in a frame.
-fn render_template(k: usize, height: f32, blur: f32, phase: f32, out: &mut [f32; PATCH_LEN]) {
+fn render_template(
+    k: usize,
+    height: f32,
+    blur: f32,
+    phase: (f32, f32),
+    out: &mut [f32; PATCH_LEN],
+) {
     let g = glyph_for(k);
     let mm_px = CHAR_HEIGHT_MM / height;
     let ramp = mm_px * (1.0 + blur);
     // Canvas: the glyph's ink bounds plus a margin of a quarter height.
     let pad = 0.25 * CHAR_HEIGHT_MM;
     let (ox, oy) = (
-        g.bounds[0] - pad - phase * mm_px,
-        g.bounds[1] - pad - phase * mm_px,
+        g.bounds[0] - pad - phase.0 * mm_px,
+        g.bounds[1] - pad - phase.1 * mm_px,
     );
     let w = ((g.bounds[2] - g.bounds[0] + 2.0 * pad) / mm_px).ceil() as usize;
     let h = ((g.bounds[3] - g.bounds[1] + 2.0 * pad) / mm_px).ceil() as usize;
@@ -139,7 +163,7 @@ pub(crate) fn sample(
 }
 
 /// Bilinear sample at continuous position (pixel centres at +0.5), clamped.
-fn bilinear(img: &Gray, x: f32, y: f32) -> f32 {
+pub(crate) fn bilinear(img: &Gray, x: f32, y: f32) -> f32 {
     let fx = (x - 0.5).clamp(0.0, (img.w - 1) as f32);
     let fy = (y - 0.5).clamp(0.0, (img.h - 1) as f32);
     let (ix, iy) = (fx as usize, fy as usize);
@@ -161,7 +185,7 @@ mod tests {
         let m = Matcher::new();
         for k in 0..CHARSET.len() {
             let mut p = [0f32; PATCH_LEN];
-            render_template(k, 40.0, 0.5, 0.3, &mut p);
+            render_template(k, 40.0, 0.5, (0.3, 0.2), &mut p);
             let s = m.scores(&p);
             let best = (0..36).max_by(|&a, &b| s[a].total_cmp(&s[b])).unwrap();
             let c = CHARSET.as_bytes()[k] as char;
