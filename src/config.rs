@@ -56,6 +56,15 @@ pub struct GroupConfig {
     /// Frames that must agree before a pass yields a read (filters one-frame misreads).
     #[serde(default = "default_min_frames")]
     pub min_frames: u32,
+    /// Send an early read (`preview = true`) once this many frames agree on
+    /// the text; 0 sends none. The final read names the preview it replaces.
+    #[serde(default)]
+    pub preview_after_frames: u32,
+    /// A plate read on a camera is not read again on that camera while it
+    /// stays in sight with gaps shorter than this: a parked or queueing
+    /// vehicle yields one read, not one every `max_pass_ms`.
+    #[serde(default = "default_suppress_s")]
+    pub suppress_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,6 +166,9 @@ fn default_max_pass_ms() -> u64 {
 fn default_min_frames() -> u32 {
     2
 }
+fn default_suppress_s() -> u64 {
+    60
+}
 fn default_log_level() -> String {
     "info".into()
 }
@@ -184,6 +196,8 @@ impl Default for GroupConfig {
             end_after_ms: default_end_after_ms(),
             max_pass_ms: default_max_pass_ms(),
             min_frames: default_min_frames(),
+            preview_after_frames: 0,
+            suppress_s: default_suppress_s(),
         }
     }
 }
@@ -446,6 +460,21 @@ impl Config {
             bad(
                 vec![Key("group"), Key("end_after_ms")],
                 format!("must be between 50 and 60000 ms, not {}", g.end_after_ms),
+            );
+        }
+        if g.preview_after_frames != 0 && g.preview_after_frames < g.min_frames {
+            bad(
+                vec![Key("group"), Key("preview_after_frames")],
+                format!(
+                    "must be 0 (no previews) or at least min_frames ({})",
+                    g.min_frames
+                ),
+            );
+        }
+        if g.suppress_s > 86_400 {
+            bad(
+                vec![Key("group"), Key("suppress_s")],
+                format!("must be at most 86400 s (a day), not {}", g.suppress_s),
             );
         }
         if g.max_pass_ms < g.end_after_ms {

@@ -1,15 +1,22 @@
 //! Group: many sightings of one plate become one read per vehicle pass.
 //!
 //! A vehicle is in view for tens of frames. Each frame's plate candidates are
-//! matched to the open passes of their camera (same or similar text, or an
-//! overlapping box); a pass ends when its plate has been out of sight for
-//! `end_after_ms` or it has lasted `max_pass_ms`. Its read carries the text
-//! with the most confidence summed over the pass, and the patch and overview
-//! of the frame where that text was read most confidently.
+//! matched to the open tracks of their camera, by text similarity and by
+//! where the plate's box should be now given how it has been moving. A track
+//! ends when its plate has been out of sight for `end_after_ms` or it has
+//! lasted `max_pass_ms`; its read carries the text voted character by
+//! character across the track (weighted by confidence), and the patch and
+//! overview of the frame where that text was read most confidently.
+//!
+//! Optionally a preview read goes out as soon as enough frames agree; the
+//! final read names it. A plate already read on this camera is not read
+//! again while it stays in sight (gaps shorter than `suppress_s`), so a
+//! parked or queueing vehicle yields one read.
 //!
 //! Time is the frames' capture time, so grouping does not depend on how fast
 //! recognition happens to run.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -20,24 +27,50 @@ use crate::imaging;
 use crate::recognise::PlateCandidate;
 use crate::record::Read;
 
-/// Open passes of one camera.
+/// Distinct readings of one track whose best frame is kept. Misreads make
+/// new texts; keeping a frame for each would let one track hold many frames.
+const KEPT_FRAMES: usize = 3;
+
+/// Open tracks of one camera.
 pub struct Grouper {
     gateway_id: String,
     camera_id: String,
     config: GroupConfig,
-    passes: Vec<Pass>,
+    tracks: Vec<Track>,
+    /// Plates read on this camera lately: text → when last in sight.
+    recent: HashMap<String, UtcMillis>,
+    /// Tracks that ended without a read because their plate was suppressed.
+    suppressed: u64,
 }
 
 /// One vehicle pass in progress.
-struct Pass {
+struct Track {
     first_seen: UtcMillis,
     last_seen: UtcMillis,
     last_box: [u32; 4],
-    frames: u32,
-    /// Each distinct text read in this pass with its summed confidence.
-    votes: Vec<(String, f32)>,
-    /// The most confident sighting of each text, with its frame.
-    best: Vec<(PlateCandidate, Arc<Frame>)>,
+    /// Box movement per millisecond, from the last two sightings.
+    velocity: [f32; 2],
+    sightings: Vec<Sighting>,
+    /// The most confident sightings of distinct texts, with their frames.
+    kept: Vec<(PlateCandidate, Arc<Frame>)>,
+    /// The preview read sent for this track, if any.
+    preview: Option<Uuid>,
+}
+
+struct Sighting {
+    text: String,
+    confidence: f32,
+    chars: Vec<f32>,
+}
+
+/// The outcome of voting over a track.
+#[derive(Debug, Clone, PartialEq)]
+struct Vote {
+    text: String,
+    confidence: f32,
+    char_confidence: Vec<f32>,
+    /// Sightings that read exactly `text`.
+    agreeing: u32,
 }
 
 impl Grouper {
@@ -46,104 +79,171 @@ impl Grouper {
             gateway_id: gateway_id.to_string(),
             camera_id: camera_id.to_string(),
             config,
-            passes: Vec::new(),
+            tracks: Vec::new(),
+            recent: HashMap::new(),
+            suppressed: 0,
         }
     }
 
-    /// Takes one analysed frame; returns the reads of passes that ended.
+    /// Takes one analysed frame; returns the reads it completes (tracks that
+    /// ended, and previews that became due).
     pub fn observe(&mut self, frame: &Arc<Frame>, candidates: &[PlateCandidate]) -> Vec<Read> {
         let now = frame.captured_at;
         // Close what is over first, so a plate seen again later starts anew.
-        let ended = self.expire(now);
-        let mut taken = vec![false; self.passes.len()];
+        let mut reads = self.expire(now);
+        let mut taken = vec![false; self.tracks.len()];
         for cand in candidates {
-            let found = (0..self.passes.len())
+            let found = (0..self.tracks.len())
                 .filter(|&i| !taken[i])
-                .map(|i| (i, self.passes[i].affinity(cand)))
+                .map(|i| (i, self.tracks[i].affinity(cand, now)))
                 .filter(|(_, a)| *a > 0.0)
                 .max_by(|a, b| a.1.total_cmp(&b.1));
-            match found {
+            let i = match found {
                 Some((i, _)) => {
-                    taken[i] = true;
-                    self.passes[i].add(cand, frame, now);
+                    self.tracks[i].add(cand, frame, now);
+                    i
                 }
                 None => {
-                    self.passes.push(Pass::start(cand, frame, now));
-                    taken.push(true);
+                    self.tracks.push(Track::start(cand, frame, now));
+                    taken.push(false);
+                    self.tracks.len() - 1
                 }
-            }
+            };
+            taken[i] = true;
+            reads.extend(self.preview(i));
         }
-        ended
+        reads
     }
 
-    /// Ends the passes that are over at time `now`; returns their reads.
+    /// Ends the tracks that are over at time `now`; returns their reads.
     /// Called with each frame, and with the wall clock when no frames come.
     pub fn expire(&mut self, now: UtcMillis) -> Vec<Read> {
         let (end_after, max_pass) = (
             self.config.end_after_ms as i64,
             self.config.max_pass_ms as i64,
         );
-        let (over, open): (Vec<Pass>, Vec<Pass>) = std::mem::take(&mut self.passes)
+        let (over, open): (Vec<Track>, Vec<Track>) = std::mem::take(&mut self.tracks)
             .into_iter()
-            .partition(|p| now - p.last_seen > end_after || now - p.first_seen >= max_pass);
-        self.passes = open;
-        over.into_iter().filter_map(|p| self.finish(p)).collect()
+            .partition(|t| now - t.last_seen > end_after || now - t.first_seen >= max_pass);
+        self.tracks = open;
+        let window = self.suppress_window();
+        self.recent.retain(|_, seen| now - *seen <= window);
+        over.into_iter().filter_map(|t| self.finish(t)).collect()
     }
 
-    /// Ends every open pass (end of stream, shutdown).
+    /// Ends every open track (end of stream, shutdown).
     pub fn flush(&mut self) -> Vec<Read> {
-        std::mem::take(&mut self.passes)
+        std::mem::take(&mut self.tracks)
             .into_iter()
-            .filter_map(|p| self.finish(p))
+            .filter_map(|t| self.finish(t))
             .collect()
     }
 
-    /// Number of passes in progress.
-    pub fn open_passes(&self) -> usize {
-        self.passes.len()
+    /// Tracks in progress.
+    pub fn open_tracks(&self) -> usize {
+        self.tracks.len()
     }
 
-    fn finish(&self, pass: Pass) -> Option<Read> {
-        if pass.frames < self.config.min_frames {
+    /// Tracks that ended without a read because their plate was suppressed.
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed
+    }
+
+    fn suppress_window(&self) -> i64 {
+        self.config.suppress_s as i64 * 1000
+    }
+
+    /// True when `text` was read here lately and has stayed in sight since.
+    fn is_suppressed(&self, text: &str, first_seen: UtcMillis) -> bool {
+        self.recent
+            .get(text)
+            .is_some_and(|seen| first_seen - *seen <= self.suppress_window())
+    }
+
+    /// A preview read for track `i`, the first time enough frames agree.
+    fn preview(&mut self, i: usize) -> Option<Read> {
+        let needed = self.config.preview_after_frames;
+        let track = &self.tracks[i];
+        if needed == 0 || track.preview.is_some() {
             return None;
         }
-        let (text, _) = pass.votes.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
-        let (cand, frame) = pass.best.iter().find(|(c, _)| &c.text == text)?;
+        let vote = track.vote()?;
+        if vote.agreeing < needed || self.is_suppressed(&vote.text, track.first_seen) {
+            return None;
+        }
+        let mut read = self.read(track, &vote)?;
+        read.preview = true;
+        self.tracks[i].preview = Some(read.read_id);
+        Some(read)
+    }
+
+    fn finish(&mut self, track: Track) -> Option<Read> {
+        if (track.sightings.len() as u32) < self.config.min_frames {
+            return None;
+        }
+        let vote = track.vote()?;
+        let suppressed = self.is_suppressed(&vote.text, track.first_seen);
+        self.recent.insert(vote.text.clone(), track.last_seen);
+        if suppressed && track.preview.is_none() {
+            self.suppressed += 1;
+            return None;
+        }
+        let mut read = self.read(&track, &vote)?;
+        read.supersedes = track.preview;
+        Some(read)
+    }
+
+    /// The read for `vote`, with the images of its best frame.
+    fn read(&self, track: &Track, vote: &Vote) -> Option<Read> {
+        let (cand, frame) = track
+            .kept
+            .iter()
+            .find(|(c, _)| c.text == vote.text)
+            .or_else(|| {
+                track
+                    .kept
+                    .iter()
+                    .max_by(|a, b| a.0.confidence.total_cmp(&b.0.confidence))
+            })?;
         Some(Read {
             read_id: Uuid::now_v7(),
             gateway_id: self.gateway_id.clone(),
             camera_id: self.camera_id.clone(),
             captured_at: frame.captured_at,
-            vrm: cand.text.clone(),
-            confidence: cand.confidence,
-            char_confidence: cand.char_confidence.clone(),
+            vrm: vote.text.clone(),
+            confidence: vote.confidence,
+            char_confidence: vote.char_confidence.clone(),
             plate_box: cand.plate_box,
             plate_jpeg: imaging::plate_patch(frame, cand.plate_box),
             overview_jpeg: imaging::overview(frame),
+            frames: track.sightings.len() as u32,
+            preview: false,
+            supersedes: None,
         })
     }
 }
 
-impl Pass {
-    fn start(cand: &PlateCandidate, frame: &Arc<Frame>, now: UtcMillis) -> Pass {
-        Pass {
+impl Track {
+    fn start(cand: &PlateCandidate, frame: &Arc<Frame>, now: UtcMillis) -> Track {
+        Track {
             first_seen: now,
             last_seen: now,
             last_box: cand.plate_box,
-            frames: 1,
-            votes: vec![(cand.text.clone(), cand.confidence)],
-            best: vec![(cand.clone(), frame.clone())],
+            velocity: [0.0, 0.0],
+            sightings: vec![Sighting::of(cand)],
+            kept: vec![(cand.clone(), frame.clone())],
+            preview: None,
         }
     }
 
-    /// How well a candidate fits this pass; 0 when it does not.
-    fn affinity(&self, cand: &PlateCandidate) -> f32 {
+    /// How well a candidate continues this track; 0 when it does not.
+    fn affinity(&self, cand: &PlateCandidate, now: UtcMillis) -> f32 {
         let text = self
-            .votes
+            .sightings
             .iter()
-            .map(|(t, _)| similarity(t, &cand.text))
+            .map(|s| similarity(&s.text, &cand.text))
             .fold(0.0f32, f32::max);
-        let overlap = iou(self.last_box, cand.plate_box);
+        let overlap = iou(self.predicted_box(now), cand.plate_box);
         if text >= 0.7 || overlap >= 0.2 {
             text + overlap
         } else {
@@ -151,18 +251,104 @@ impl Pass {
         }
     }
 
+    /// Where the plate should be at `now` if it keeps moving as it was.
+    fn predicted_box(&self, now: UtcMillis) -> [u32; 4] {
+        let dt = (now - self.last_seen) as f32;
+        let [x, y, w, h] = self.last_box;
+        let shift = |v: u32, d: f32| (v as f32 + d).max(0.0) as u32;
+        [
+            shift(x, self.velocity[0] * dt),
+            shift(y, self.velocity[1] * dt),
+            w,
+            h,
+        ]
+    }
+
     fn add(&mut self, cand: &PlateCandidate, frame: &Arc<Frame>, now: UtcMillis) {
+        let dt = (now - self.last_seen).max(1) as f32;
+        let [x0, y0, ..] = self.last_box;
+        let [x1, y1, ..] = cand.plate_box;
+        self.velocity = [(x1 as f32 - x0 as f32) / dt, (y1 as f32 - y0 as f32) / dt];
         self.last_seen = now;
         self.last_box = cand.plate_box;
-        self.frames += 1;
-        match self.votes.iter_mut().find(|(t, _)| *t == cand.text) {
-            Some((_, sum)) => *sum += cand.confidence,
-            None => self.votes.push((cand.text.clone(), cand.confidence)),
+        self.sightings.push(Sighting::of(cand));
+        match self.kept.iter_mut().find(|(c, _)| c.text == cand.text) {
+            Some(kept) if kept.0.confidence >= cand.confidence => {}
+            Some(kept) => *kept = (cand.clone(), frame.clone()),
+            None => {
+                self.kept.push((cand.clone(), frame.clone()));
+                if self.kept.len() > KEPT_FRAMES {
+                    // Forget the least confident reading's frame.
+                    let worst = (0..self.kept.len())
+                        .min_by(|&a, &b| {
+                            self.kept[a]
+                                .0
+                                .confidence
+                                .total_cmp(&self.kept[b].0.confidence)
+                        })
+                        .expect("kept is not empty");
+                    self.kept.swap_remove(worst);
+                }
+            }
         }
-        match self.best.iter_mut().find(|(c, _)| c.text == cand.text) {
-            Some(best) if best.0.confidence >= cand.confidence => {}
-            Some(best) => *best = (cand.clone(), frame.clone()),
-            None => self.best.push((cand.clone(), frame.clone())),
+    }
+
+    /// Votes the track's text: first its length, then each character, each
+    /// sighting weighted by its (per-character) confidence.
+    fn vote(&self) -> Option<Vote> {
+        let mut by_len: HashMap<usize, f32> = HashMap::new();
+        for s in &self.sightings {
+            *by_len.entry(s.text.chars().count()).or_default() += s.confidence;
+        }
+        let len = by_len
+            .into_iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?
+            .0;
+        let voters: Vec<&Sighting> = self
+            .sightings
+            .iter()
+            .filter(|s| s.text.chars().count() == len)
+            .collect();
+        let mut text = String::with_capacity(len);
+        let mut char_confidence = Vec::with_capacity(len);
+        for pos in 0..len {
+            // (character, summed confidence, sightings)
+            let mut scores: Vec<(char, f32, u32)> = Vec::new();
+            for s in &voters {
+                let c = s.text.chars().nth(pos).expect("voters have this length");
+                let conf = s.chars.get(pos).copied().unwrap_or(s.confidence);
+                match scores.iter_mut().find(|(k, ..)| *k == c) {
+                    Some(entry) => {
+                        entry.1 += conf;
+                        entry.2 += 1;
+                    }
+                    None => scores.push((c, conf, 1)),
+                }
+            }
+            let total: f32 = scores.iter().map(|s| s.1).sum();
+            let (c, score, n) = scores.into_iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+            text.push(c);
+            // Agreement across the track times how sure the agreeing frames were.
+            let share = if total > 0.0 { score / total } else { 0.0 };
+            char_confidence.push((share * score / n as f32).clamp(0.0, 1.0));
+        }
+        let confidence = char_confidence.iter().sum::<f32>() / len.max(1) as f32;
+        let agreeing = self.sightings.iter().filter(|s| s.text == text).count() as u32;
+        Some(Vote {
+            text,
+            confidence,
+            char_confidence,
+            agreeing,
+        })
+    }
+}
+
+impl Sighting {
+    fn of(cand: &PlateCandidate) -> Sighting {
+        Sighting {
+            text: cand.text.clone(),
+            confidence: cand.confidence,
+            chars: cand.char_confidence.clone(),
         }
     }
 }
@@ -221,38 +407,52 @@ mod tests {
         }
     }
 
-    fn grouper() -> Grouper {
-        let config = GroupConfig {
+    fn config() -> GroupConfig {
+        GroupConfig {
             end_after_ms: 500,
             max_pass_ms: 5000,
             min_frames: 2,
-        };
+            preview_after_frames: 0,
+            suppress_s: 60,
+        }
+    }
+
+    fn grouper(config: GroupConfig) -> Grouper {
         Grouper::new("gw-1", "cam-1", config)
     }
 
-    #[test]
-    fn one_vehicle_over_many_frames_gives_one_read_with_the_winning_text() {
-        let mut g = grouper();
+    /// Feeds one sighting per frame at 25 fps from `t0`; returns the reads.
+    fn pass(g: &mut Grouper, t0: UtcMillis, texts: &[(&str, f32)]) -> Vec<Read> {
         let mut reads = Vec::new();
-        // 10 frames at 25 fps; two misreads among them, one with high confidence.
-        for i in 0..10 {
-            let text = match i {
-                3 => "AB12CDF",
-                7 => "A812CDE",
-                _ => "AB12CDE",
-            };
-            let conf = if i == 3 { 0.99 } else { 0.8 + i as f32 / 100.0 };
-            reads.extend(g.observe(&frame(i * 40), &[cand(text, conf, 10 + i as u32)]));
+        for (i, (text, conf)) in texts.iter().enumerate() {
+            reads.extend(g.observe(
+                &frame(t0 + i as i64 * 40),
+                &[cand(text, *conf, 10 + i as u32)],
+            ));
         }
-        assert!(reads.is_empty(), "the pass is still open");
+        reads
+    }
+
+    #[test]
+    fn one_vehicle_over_many_frames_gives_one_read_with_the_voted_text() {
+        let mut g = grouper(config());
+        let mut texts = vec![("AB12CDE", 0.8); 10];
+        texts[3] = ("AB12CDF", 0.99); // a confident misread is outvoted
+        texts[7] = ("A812CDE", 0.7);
+        let mut reads = pass(&mut g, 0, &texts);
+        assert!(reads.is_empty(), "the track is still open");
         reads.extend(g.observe(&frame(2000), &[]));
         assert_eq!(reads.len(), 1);
         let r = &reads[0];
         assert_eq!(r.vrm, "AB12CDE");
-        assert_eq!(
-            r.captured_at, 360,
-            "the most confident frame of the winning text"
+        assert_eq!(r.frames, 10);
+        assert!(!r.preview && r.supersedes.is_none());
+        assert_eq!(r.char_confidence.len(), 7);
+        assert!(
+            r.char_confidence[6] < r.char_confidence[0],
+            "the disputed last character is less certain"
         );
+        assert!((0.0..=1.0).contains(&r.confidence));
         assert_eq!(
             (r.gateway_id.as_str(), r.camera_id.as_str()),
             ("gw-1", "cam-1")
@@ -261,45 +461,144 @@ mod tests {
     }
 
     #[test]
+    fn characters_are_voted_even_when_no_frame_read_the_whole_plate() {
+        let mut g = grouper(config());
+        pass(
+            &mut g,
+            0,
+            &[
+                ("XB12CDE", 0.9),
+                ("AB12CDX", 0.9),
+                ("AB1ZCDE", 0.9),
+                ("AB12XDE", 0.9),
+            ],
+        );
+        let reads = g.flush();
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reads[0].vrm, "AB12CDE");
+    }
+
+    #[test]
     fn two_vehicles_side_by_side_stay_apart() {
-        let mut g = grouper();
+        let mut g = grouper(config());
         for i in 0..5 {
             g.observe(
                 &frame(i * 40),
                 &[cand("AB12CDE", 0.9, 10), cand("XY65ZZT", 0.9, 40)],
             );
         }
-        assert_eq!(g.open_passes(), 2);
+        assert_eq!(g.open_tracks(), 2);
         let mut texts: Vec<String> = g.expire(10_000).into_iter().map(|r| r.vrm).collect();
         texts.sort();
         assert_eq!(texts, ["AB12CDE", "XY65ZZT"]);
     }
 
     #[test]
+    fn a_fast_plate_is_followed_by_its_motion_despite_misreads() {
+        let mut g = grouper(config());
+        // 45 px per frame, wider than the 30 px box: consecutive boxes never
+        // overlap, and the texts differ too much to match on their own.
+        let texts = [
+            "AB12CDE", "AB12CDE", "XX12CXX", "AB12CDE", "AB1XXXE", "AB12CDE",
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            g.observe(&frame(i as i64 * 40), &[cand(text, 0.9, i as u32 * 45)]);
+        }
+        assert_eq!(g.open_tracks(), 1, "one track follows the moving plate");
+        assert_eq!(g.flush().len(), 1);
+    }
+
+    #[test]
     fn a_single_frame_sighting_is_not_a_read() {
-        let mut g = grouper();
+        let mut g = grouper(config());
         g.observe(&frame(0), &[cand("AB12CDE", 0.99, 10)]);
         assert!(g.expire(10_000).is_empty());
     }
 
     #[test]
-    fn the_same_plate_after_a_gap_is_a_new_pass() {
-        let mut g = grouper();
-        let mut reads = Vec::new();
-        for t in [0, 40, 80, 2000, 2040] {
-            reads.extend(g.observe(&frame(t), &[cand("AB12CDE", 0.9, 10)]));
-        }
+    fn the_same_plate_back_within_the_suppression_window_is_not_read_again() {
+        let mut g = grouper(config());
+        let mut reads = pass(&mut g, 0, &[("AB12CDE", 0.9); 3]);
+        reads.extend(pass(&mut g, 3000, &[("AB12CDE", 0.9); 3]));
         reads.extend(g.flush());
-        assert_eq!(reads.len(), 2);
+        assert_eq!(reads.len(), 1);
+        assert_eq!(g.suppressed(), 1);
+
+        let mut g = grouper(GroupConfig {
+            suppress_s: 0,
+            ..config()
+        });
+        let mut reads = pass(&mut g, 0, &[("AB12CDE", 0.9); 3]);
+        reads.extend(pass(&mut g, 3000, &[("AB12CDE", 0.9); 3]));
+        reads.extend(g.flush());
+        assert_eq!(
+            reads.len(),
+            2,
+            "without suppression a second pass is a second read"
+        );
     }
 
     #[test]
-    fn a_pass_that_lasts_too_long_is_closed() {
-        let mut g = grouper();
-        let mut reads = Vec::new();
-        for i in 0..=150 {
-            reads.extend(g.observe(&frame(i * 40), &[cand("AB12CDE", 0.9, 10)]));
-        }
+    fn a_parked_car_is_read_once_however_long_it_stays() {
+        let mut g = grouper(config());
+        // Ten minutes in sight at 25 fps; tracks are cut every max_pass_ms.
+        let reads: Vec<Read> = (0..15_000)
+            .flat_map(|i| g.observe(&frame(i * 40), &[cand("PK07CAR", 0.9, 10)]))
+            .collect();
+        let mut reads = reads;
+        reads.extend(g.flush());
+        assert_eq!(reads.len(), 1, "one read, at the end of its first track");
+        assert!(g.suppressed() >= 100);
+        // Gone for longer than the window, then back: a new read.
+        let back = 15_000 * 40 + 61_000;
+        let again = pass(&mut g, back, &[("PK07CAR", 0.9); 3]);
+        assert!(again.is_empty());
+        assert_eq!(g.flush().len(), 1);
+    }
+
+    #[test]
+    fn a_preview_goes_out_early_and_the_final_read_names_it() {
+        let mut g = grouper(GroupConfig {
+            preview_after_frames: 3,
+            ..config()
+        });
+        let reads = pass(
+            &mut g,
+            0,
+            &[
+                ("AB12CDE", 0.9),
+                ("AB12CDF", 0.5),
+                ("AB12CDE", 0.9),
+                ("AB12CDE", 0.9),
+            ],
+        );
+        assert_eq!(reads.len(), 1, "a preview after the third agreeing frame");
+        let preview = &reads[0];
+        assert!(preview.preview && preview.supersedes.is_none());
+        assert_eq!(preview.vrm, "AB12CDE");
+        assert_eq!(preview.captured_at, 0, "the first most confident frame");
+        let more = pass(&mut g, 160, &[("AB12CDE", 0.95); 4]);
+        assert!(more.is_empty(), "one preview per track");
+        let last = g.flush();
+        assert_eq!(last.len(), 1);
+        assert!(!last[0].preview);
+        assert_eq!(last[0].supersedes, Some(preview.read_id));
+        assert_eq!(last[0].frames, 8);
+        assert_eq!(
+            last[0].captured_at, 160,
+            "the final read uses the best frame of the whole pass"
+        );
+    }
+
+    #[test]
+    fn a_track_that_lasts_too_long_is_closed() {
+        let mut g = grouper(GroupConfig {
+            suppress_s: 0,
+            ..config()
+        });
+        let reads: Vec<Read> = (0..=150)
+            .flat_map(|i| g.observe(&frame(i * 40), &[cand("AB12CDE", 0.9, 10)]))
+            .collect();
         assert_eq!(reads.len(), 1, "closed at max_pass_ms = 5000 ms");
     }
 

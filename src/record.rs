@@ -24,6 +24,13 @@ pub struct Read {
     pub plate_box: [u32; 4],
     pub plate_jpeg: Vec<u8>,
     pub overview_jpeg: Vec<u8>,
+    /// Frames of the vehicle pass that supported this reading.
+    pub frames: u32,
+    /// An early read, sent while the vehicle is still in view; the final read
+    /// of the pass follows and names it in `supersedes`.
+    pub preview: bool,
+    /// The preview this final read replaces.
+    pub supersedes: Option<Uuid>,
 }
 
 /// The JSON object published for a read. Field names are the contract with
@@ -42,6 +49,10 @@ struct Payload {
     plate_box: [u32; 4],
     plate_jpeg: String,
     overview_jpeg: String,
+    frames: u32,
+    preview: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    supersedes: Option<Uuid>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +82,9 @@ impl Read {
             plate_box: self.plate_box,
             plate_jpeg: b64.encode(&self.plate_jpeg),
             overview_jpeg: b64.encode(&self.overview_jpeg),
+            frames: self.frames,
+            preview: self.preview,
+            supersedes: self.supersedes,
         };
         serde_json::to_vec(&payload).expect("a read always serialises")
     }
@@ -104,6 +118,9 @@ impl Read {
             overview_jpeg: b64
                 .decode(p.overview_jpeg)
                 .map_err(|e| field("overview_jpeg", e.to_string()))?,
+            frames: p.frames,
+            preview: p.preview,
+            supersedes: p.supersedes,
         })
     }
 }
@@ -142,6 +159,9 @@ mod tests {
             plate_box: [10, 20, 120, 30],
             plate_jpeg: vec![0xff, 0xd8, 1, 2],
             overview_jpeg: vec![0xff, 0xd8, 3],
+            frames: 12,
+            preview: false,
+            supersedes: Some(Uuid::now_v7()),
         }
     }
 
