@@ -42,6 +42,9 @@ pub struct RecogniseConfig {
     /// Plates read with less overall confidence are ignored.
     #[serde(default = "default_min_confidence")]
     pub min_confidence: f32,
+    /// Recognition threads shared by all cameras; default: one per core.
+    #[serde(default)]
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +92,16 @@ pub struct CameraConfig {
     /// Frames waiting for recognition before the oldest is dropped.
     #[serde(default = "default_queue_frames")]
     pub queue_frames: usize,
+    /// Region of interest: a polygon `[[x, y], …]` in frame pixels. Plates
+    /// outside it are ignored, and so is movement outside it.
+    #[serde(default)]
+    pub roi: Option<Vec<[u32; 2]>>,
+    /// Plates narrower than this many pixels are ignored (too small to read well).
+    #[serde(default)]
+    pub min_plate_width: u32,
+    /// Skip frames in which nothing moves (an empty road).
+    #[serde(default = "yes")]
+    pub motion_gating: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +199,7 @@ impl Default for RecogniseConfig {
     fn default() -> Self {
         RecogniseConfig {
             min_confidence: default_min_confidence(),
+            workers: None,
         }
     }
 }
@@ -385,6 +399,14 @@ impl Config {
             if let Err(why) = Source::parse(&cam.source) {
                 bad(here("source"), why);
             }
+            if let Some(roi) = &cam.roi
+                && roi.len() < 3
+            {
+                bad(
+                    here("roi"),
+                    format!("a region needs at least 3 points [x, y], not {}", roi.len()),
+                );
+            }
             if !(1..=1000).contains(&cam.queue_frames) {
                 bad(
                     here("queue_frames"),
@@ -446,6 +468,14 @@ impl Config {
                     "must be at least {MIN_SPOOL_BYTES} bytes (1 MiB), not {}",
                     self.spool.max_bytes
                 ),
+            );
+        }
+        if let Some(n) = self.recognise.workers
+            && !(1..=64).contains(&n)
+        {
+            bad(
+                vec![Key("recognise"), Key("workers")],
+                format!("must be between 1 and 64, not {n}"),
             );
         }
         let c = self.recognise.min_confidence;

@@ -14,6 +14,8 @@ pub struct CameraStats {
     pub dropped: AtomicU64,
     /// Frames recognition has looked at.
     pub analysed: AtomicU64,
+    /// Frames skipped because nothing moved in them.
+    pub skipped: AtomicU64,
     /// Reads this camera produced.
     pub reads: AtomicU64,
     /// Times the source failed and was reopened.

@@ -1,31 +1,37 @@
 //! Pipeline: wires the stages together and runs them until told to stop.
 //!
 //! ```text
-//! capture thread ─FrameQueue─▶ recognise thread ─┐   (one pair per camera)
-//! capture thread ─FrameQueue─▶ recognise thread ─┤
-//!                                                ▼ sync_channel (bounded)
-//!                                        spool writer thread ─Notify─▶ forwarder (tokio)
+//! capture thread ─FrameQueue─┐                       (one per camera)
+//! capture thread ─FrameQueue─┼─▶ recognition workers ─┐  (one per core, shared)
+//! capture thread ─FrameQueue─┘   gate → engine → group │
+//!                                                      ▼ sync_channel (bounded)
+//!                                   spool writer thread ─Notify─▶ forwarder (tokio)
 //! ```
+//!
+//! Recognition workers serve the cameras round robin, one frame at a time, so
+//! a busy camera cannot starve the others; a camera is served by one worker at
+//! a time, so its frames are grouped in order.
 //!
 //! Shutdown runs front to back so nothing in flight is lost: capture stops
 //! and closes its queue; recognition drains it and ends every open pass; the
 //! spool writer stores the last reads and flushes; only then does the
 //! forwarder stop, after a short wait for outstanding acknowledgements.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::capture::{self, FrameQueue, Pop};
+use crate::capture::{self, Doorbell, Frame, FrameQueue, Pop};
 use crate::config::{CameraConfig, Config};
 use crate::forward;
 use crate::group::Grouper;
 use crate::health::{CameraStats, Stats, bump};
 use crate::recognise::Recogniser;
+use crate::recognise::gate::Gate;
 use crate::record::{Read, now_millis};
 use crate::spool::{self, Spool};
 
@@ -67,36 +73,66 @@ impl Pipeline {
         let writer = spool::spawn_writer(spool.clone(), reads_rx, stored.clone(), stats.clone())
             .context("cannot start the spool writer thread")?;
 
+        let doorbell = Arc::new(Doorbell::default());
         let mut threads = Vec::new();
-        for camera in cameras {
+        let mut lanes = Vec::new();
+        for camera in &cameras {
             let camera_stats = stats
                 .camera(&camera.id)
                 .expect("stats has every enabled camera");
-            let queue = Arc::new(FrameQueue::new(camera.queue_frames));
-            let engine = engines()
-                .with_context(|| format!("camera {}: cannot load the recogniser", camera.id))?;
-            let grouper = Grouper::new(&config.gateway.id, &camera.id, config.group.clone());
-            let worker = RecogniseWorker {
-                camera_id: camera.id.clone(),
-                queue: queue.clone(),
-                engine,
-                grouper,
+            let queue = Arc::new(FrameQueue::with_doorbell(
+                camera.queue_frames,
+                doorbell.clone(),
+            ));
+            threads.push(
+                capture::spawn(
+                    camera,
+                    queue.clone(),
+                    camera_stats.clone(),
+                    stop_capture.clone(),
+                )
+                .with_context(|| {
+                    format!("camera {}: cannot start its capture thread", camera.id)
+                })?,
+            );
+            lanes.push(Lane {
+                id: camera.id.clone(),
+                queue,
+                stats: camera_stats,
+                state: Mutex::new(LaneState {
+                    gate: Gate::new(
+                        camera.roi.as_deref(),
+                        camera.min_plate_width,
+                        camera.motion_gating,
+                    ),
+                    grouper: Grouper::new(&config.gateway.id, &camera.id, config.group.clone()),
+                    finished: false,
+                    last_tick: Instant::now(),
+                }),
+            });
+        }
+        let lanes = Arc::new(lanes);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = config
+            .recognise
+            .workers
+            .unwrap_or(cores)
+            .min(cameras.len())
+            .max(1);
+        for n in 0..workers {
+            let worker = Worker {
+                lanes: lanes.clone(),
+                doorbell: doorbell.clone(),
+                engine: engines().context("cannot load the recogniser")?,
                 min_confidence: config.recognise.min_confidence,
-                stats: camera_stats.clone(),
                 reads: reads_tx.clone(),
+                next: n,
             };
             threads.push(
                 std::thread::Builder::new()
-                    .name(format!("recognise-{}", camera.id))
+                    .name(format!("recognise-{n}"))
                     .spawn(move || worker.run())
-                    .with_context(|| {
-                        format!("camera {}: cannot start its recognition thread", camera.id)
-                    })?,
-            );
-            threads.push(
-                capture::spawn(camera, queue, camera_stats, stop_capture.clone()).with_context(
-                    || format!("camera {}: cannot start its capture thread", camera.id),
-                )?,
+                    .context("cannot start a recognition thread")?,
             );
         }
         // The workers hold the only senders now: the writer ends when they do.
@@ -172,55 +208,110 @@ pub fn run(config: &Config, engines: &EngineFactory) -> anyhow::Result<()> {
     })
 }
 
-/// Recognition and grouping for one camera, on its own thread.
-struct RecogniseWorker {
-    camera_id: String,
+/// What recognition keeps per camera.
+struct Lane {
+    id: String,
     queue: Arc<FrameQueue>,
-    engine: Box<dyn Recogniser>,
-    grouper: Grouper,
-    min_confidence: f32,
     stats: Arc<CameraStats>,
-    reads: SyncSender<Read>,
+    /// Held while a worker serves this camera: its frames stay in order.
+    state: Mutex<LaneState>,
 }
 
-impl RecogniseWorker {
+struct LaneState {
+    gate: Gate,
+    grouper: Grouper,
+    /// The camera has ended and its last tracks are flushed.
+    finished: bool,
+    last_tick: Instant,
+}
+
+/// One recognition thread, serving every camera.
+struct Worker {
+    lanes: Arc<Vec<Lane>>,
+    doorbell: Arc<Doorbell>,
+    engine: Box<dyn Recogniser>,
+    min_confidence: f32,
+    reads: SyncSender<Read>,
+    /// Lane to look at first; moves on after each frame (round robin).
+    next: usize,
+}
+
+impl Worker {
     fn run(mut self) {
+        let lanes = self.lanes.clone();
+        let n = lanes.len();
         loop {
-            let ended = match self.queue.pop(IDLE_TICK) {
-                Pop::Frame(frame) => {
-                    let frame = Arc::new(frame);
-                    let mut plates = self.engine.recognise(&frame);
-                    plates.retain(|p| p.confidence >= self.min_confidence);
-                    bump(&self.stats.analysed);
-                    self.grouper.observe(&frame, &plates)
+            let rings = self.doorbell.rings();
+            let (mut served, mut open) = (false, false);
+            for k in 0..n {
+                let i = (self.next + k) % n;
+                let lane = &lanes[i];
+                let Ok(mut state) = lane.state.try_lock() else {
+                    open = true; // another worker is on it
+                    continue;
+                };
+                if state.finished {
+                    continue;
                 }
-                Pop::Timeout => self.grouper.expire(now_millis()),
-                Pop::Closed => break,
-            };
-            if !self.emit(ended) {
-                return;
+                open = true;
+                let reads = match lane.queue.pop(Duration::ZERO) {
+                    Pop::Frame(frame) => {
+                        served = true;
+                        self.next = (i + 1) % n;
+                        self.analyse(lane, &mut state, frame)
+                    }
+                    Pop::Closed => {
+                        state.finished = true;
+                        log::info!(CAMERA_ID = lane.id.as_str(); "camera {}: recognition finished", lane.id);
+                        state.grouper.flush()
+                    }
+                    Pop::Timeout if state.last_tick.elapsed() >= IDLE_TICK => {
+                        state.last_tick = Instant::now();
+                        state.grouper.expire(now_millis())
+                    }
+                    Pop::Timeout => Vec::new(),
+                };
+                drop(state);
+                if !self.emit(&lane.id, &lane.stats, reads) {
+                    return;
+                }
+                if served {
+                    break;
+                }
+            }
+            if !open {
+                return; // every camera has ended
+            }
+            if !served {
+                self.doorbell.wait(rings, IDLE_TICK);
             }
         }
-        let last = self.grouper.flush();
-        self.emit(last);
-        log::info!("camera {}: recognition finished", self.camera_id);
+    }
+
+    fn analyse(&mut self, lane: &Lane, state: &mut LaneState, frame: Frame) -> Vec<Read> {
+        let frame = Arc::new(frame);
+        if !state.gate.worth_analysing(&frame) {
+            bump(&lane.stats.skipped);
+            return state.grouper.expire(frame.captured_at);
+        }
+        let mut plates = self.engine.recognise(&frame);
+        plates.retain(|p| p.confidence >= self.min_confidence);
+        state.gate.keep(&mut plates);
+        bump(&lane.stats.analysed);
+        state.grouper.observe(&frame, &plates)
     }
 
     /// Hands reads to the spool writer; false if it is gone.
-    fn emit(&self, reads: Vec<Read>) -> bool {
+    fn emit(&self, camera: &str, stats: &CameraStats, reads: Vec<Read>) -> bool {
         for read in reads {
-            bump(&self.stats.reads);
+            bump(&stats.reads);
             log::info!(
-                "camera {}: read {} ({:.2})",
-                self.camera_id,
-                read.read_id,
-                read.confidence
+                CAMERA_ID = camera, READ_ID:% = read.read_id;
+                "camera {camera}: read {}{} from {} frames ({:.2})",
+                read.read_id, if read.preview { " (preview)" } else { "" }, read.frames, read.confidence
             );
             if self.reads.send(read).is_err() {
-                log::error!(
-                    "camera {}: the spool writer has stopped; reads cannot be stored",
-                    self.camera_id
-                );
+                log::error!(CAMERA_ID = camera; "camera {camera}: the spool writer has stopped; reads cannot be stored");
                 return false;
             }
         }

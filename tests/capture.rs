@@ -23,6 +23,9 @@ fn start(source: &str, queue_frames: usize) -> Running {
         enabled: true,
         label: None,
         queue_frames,
+        roi: None,
+        min_plate_width: 0,
+        motion_gating: true,
     };
     let queue = Arc::new(FrameQueue::new(queue_frames));
     let stats = Arc::new(CameraStats::default());

@@ -37,7 +37,7 @@ mod queue;
 mod source;
 mod v4l2;
 
-pub use queue::{FrameQueue, Pop};
+pub use queue::{Doorbell, FrameQueue, Pop};
 pub use source::Source;
 
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! room for the newest, so what is analysed stays close to live.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::Frame;
@@ -14,6 +14,33 @@ pub struct FrameQueue {
     capacity: usize,
     state: Mutex<State>,
     ready: Condvar,
+    /// Rung on every push and close, for consumers that serve many queues.
+    doorbell: Option<Arc<Doorbell>>,
+}
+
+/// Wakes a pool of workers when any of the queues they serve changes.
+#[derive(Default)]
+pub struct Doorbell {
+    rings: Mutex<u64>,
+    rung: Condvar,
+}
+
+impl Doorbell {
+    pub fn ring(&self) {
+        *self.rings.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.rung.notify_all();
+    }
+
+    /// How often it has rung so far; pass it to [`wait`](Self::wait).
+    pub fn rings(&self) -> u64 {
+        *self.rings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until it rings after `seen` rings, or `timeout` passes.
+    pub fn wait(&self, seen: u64, timeout: Duration) {
+        let rings = self.rings.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.rung.wait_timeout_while(rings, timeout, |r| *r == seen);
+    }
 }
 
 struct State {
@@ -40,6 +67,21 @@ impl FrameQueue {
                 closed: false,
             }),
             ready: Condvar::new(),
+            doorbell: None,
+        }
+    }
+
+    /// A queue that also rings `doorbell` whenever a frame arrives or it closes.
+    pub fn with_doorbell(capacity: usize, doorbell: Arc<Doorbell>) -> FrameQueue {
+        FrameQueue {
+            doorbell: Some(doorbell),
+            ..FrameQueue::new(capacity)
+        }
+    }
+
+    fn ring(&self) {
+        if let Some(bell) = &self.doorbell {
+            bell.ring();
         }
     }
 
@@ -56,6 +98,7 @@ impl FrameQueue {
         state.frames.push_back(frame);
         drop(state);
         self.ready.notify_one();
+        self.ring();
         dropped
     }
 
@@ -78,6 +121,7 @@ impl FrameQueue {
     pub fn close(&self) {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
         self.ready.notify_all();
+        self.ring();
     }
 
     /// Frames waiting now.
@@ -136,6 +180,25 @@ mod tests {
         q.close();
         assert_eq!(seq(q.pop(Duration::ZERO)), Some(1));
         assert!(matches!(q.pop(Duration::ZERO), Pop::Closed));
+    }
+
+    #[test]
+    fn the_doorbell_rings_on_push_and_close() {
+        let bell = Arc::new(Doorbell::default());
+        let (a, b) = (
+            FrameQueue::with_doorbell(2, bell.clone()),
+            FrameQueue::with_doorbell(2, bell.clone()),
+        );
+        let seen = bell.rings();
+        let waiter = {
+            let bell = bell.clone();
+            std::thread::spawn(move || bell.wait(seen, Duration::from_secs(10)))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        b.push(frame(1));
+        waiter.join().unwrap();
+        a.close();
+        assert_eq!(bell.rings(), seen + 2);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Recognise: finds number plates in a frame and reads them.
 
 pub mod classic;
+pub mod gate;
 
 use crate::capture::Frame;
 
