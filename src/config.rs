@@ -94,8 +94,10 @@ pub struct CameraConfig {
     pub queue_frames: usize,
     /// Region of interest: a polygon `[[x, y], …]` in frame pixels. Plates
     /// outside it are ignored, and so is movement outside it.
+    /// (Points are read as lists and checked in `validate`: serde's fixed
+    /// arrays would silently ignore a third coordinate.)
     #[serde(default)]
-    pub roi: Option<Vec<[u32; 2]>>,
+    pub roi: Option<Vec<Vec<u32>>>,
     /// Plates narrower than this many pixels are ignored (too small to read well).
     #[serde(default)]
     pub min_plate_width: u32,
@@ -221,6 +223,17 @@ impl Default for LogConfig {
         LogConfig {
             level: default_log_level(),
         }
+    }
+}
+
+impl CameraConfig {
+    /// The region of interest as points (valid after [`Config::validate`]).
+    pub fn roi_points(&self) -> Option<Vec<[u32; 2]>> {
+        self.roi.as_ref().map(|roi| {
+            roi.iter()
+                .map(|p| [p[0], p.get(1).copied().unwrap_or(0)])
+                .collect()
+        })
     }
 }
 
@@ -399,13 +412,20 @@ impl Config {
             if let Err(why) = Source::parse(&cam.source) {
                 bad(here("source"), why);
             }
-            if let Some(roi) = &cam.roi
-                && roi.len() < 3
-            {
-                bad(
-                    here("roi"),
-                    format!("a region needs at least 3 points [x, y], not {}", roi.len()),
-                );
+            if let Some(roi) = &cam.roi {
+                if roi.len() < 3 {
+                    let msg = format!("a region needs at least 3 points [x, y], not {}", roi.len());
+                    bad(here("roi"), msg);
+                }
+                for (j, point) in roi.iter().enumerate() {
+                    if point.len() != 2 {
+                        let at = vec![Key("camera"), Index(i), Key("roi"), Index(j)];
+                        bad(
+                            at,
+                            format!("a point is [x, y] in pixels, not {} numbers", point.len()),
+                        );
+                    }
+                }
             }
             if !(1..=1000).contains(&cam.queue_frames) {
                 bad(

@@ -101,7 +101,7 @@ impl Pipeline {
                 stats: camera_stats,
                 state: Mutex::new(LaneState {
                     gate: Gate::new(
-                        camera.roi.as_deref(),
+                        camera.roi_points().as_deref(),
                         camera.min_plate_width,
                         camera.motion_gating,
                     ),

@@ -249,3 +249,44 @@ fn the_shipped_example_passes() {
         "the example shows what label is for"
     );
 }
+
+#[test]
+fn a_region_needs_three_points() {
+    let e = error_of(&with(
+        "label = \"north side, lane 1\"",
+        "roi = [[0, 0], [10, 10]]",
+    ));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:8:7: camera[0].roi: a region needs at least 3 points"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_region_point_must_be_two_pixel_coordinates() {
+    let e = error_of(&with(
+        "label = \"north side, lane 1\"",
+        "roi = [[0, 0, 5], [10, 10], [0, 10]]",
+    ));
+    assert!(e.starts_with("/etc/anprd/anprd.toml:8:8: camera[0].roi[0]: a point is [x, y] in pixels, not 3 numbers"), "{e}");
+}
+
+#[test]
+fn previews_need_at_least_min_frames() {
+    let e = error_of(&format!(
+        "{GOOD}\n[group]\nmin_frames = 3\npreview_after_frames = 2\n"
+    ));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:28:24: group.preview_after_frames: must be 0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_worker_count_is_bounded() {
+    let e = error_of(&format!("{GOOD}\n[recognise]\nworkers = 0\n"));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:27:11: recognise.workers: must be between 1 and 64"),
+        "{e}"
+    );
+}
