@@ -1,0 +1,280 @@
+//! Pipeline throughput and read accuracy on synthetic traffic.
+//!
+//! `cargo bench --bench pipeline` renders one 1080p, 25 fps traffic clip per
+//! camera (4 by default; ANPRD_BENCH_CAMERAS, ANPRD_BENCH_SECONDS), runs the
+//! whole pipeline on them in real time — capture, gate, recognition, grouping,
+//! spool — and reports CPU, frames analysed and skipped, frames dropped for
+//! overload, peak RSS, and how many vehicles were read exactly once. The same
+//! run measures a baseline with motion gating off (every frame analysed).
+//!
+//! Run as a test (`cargo test --benches`, as the suite does) it makes one short
+//! pass on one small camera, so the bench stays known to work.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anprd::config::Config;
+use anprd::pipeline::Pipeline;
+use anprd::plate::clip::{ClipSpec, Traffic, TruthEntry, write_clip};
+use anprd::record::Read;
+
+struct Setup {
+    cameras: usize,
+    seconds: f32,
+    width: u32,
+    height: u32,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let benching = std::env::args().any(|a| a == "--bench");
+    let setup = if benching {
+        Setup {
+            cameras: env_or("ANPRD_BENCH_CAMERAS", 4),
+            seconds: env_or("ANPRD_BENCH_SECONDS", 30.0),
+            width: 1920,
+            height: 1080,
+        }
+    } else {
+        Setup {
+            cameras: 1,
+            seconds: 4.0,
+            width: 640,
+            height: 360,
+        }
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    println!(
+        "pipeline bench: {} camera(s), {}x{} at 25 fps, {} s of traffic each, {} core(s)",
+        setup.cameras,
+        setup.width,
+        setup.height,
+        setup.seconds,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let started = Instant::now();
+    let clips: Vec<(std::path::PathBuf, Vec<TruthEntry>)> = (0..setup.cameras)
+        .map(|i| {
+            let path = dir.path().join(format!("cam{i}.mp4"));
+            let spec = ClipSpec {
+                width: setup.width,
+                height: setup.height,
+                seconds: setup.seconds,
+                seed: 100 + i as u64,
+                traffic: Traffic::Fill,
+                gap_s: 2.5,
+                lead_s: 2.0,
+                rear: i % 2 == 1,
+                ..ClipSpec::default()
+            };
+            let truth = write_clip(&spec, &path).expect("the clip renders");
+            (path, truth)
+        })
+        .collect();
+    println!(
+        "clips rendered in {:.1} s\n",
+        started.elapsed().as_secs_f32()
+    );
+
+    // Unmeasured warm-up: GStreamer loads its plugins on first use.
+    run(dir.path(), &clips[..1], true, Some(Duration::from_secs(2)));
+    let gated = run(dir.path(), &clips, true, None);
+    let every = run(dir.path(), &clips, false, None);
+    println!("{:<34} {:>14} {:>14}", "", "motion gating", "every frame");
+    let row = |name: &str, a: String, b: String| println!("{name:<34} {a:>14} {b:>14}");
+    row(
+        "CPU, % of one core",
+        format!("{:.0}", gated.cpu_pct),
+        format!("{:.0}", every.cpu_pct),
+    );
+    row(
+        "frames delivered",
+        gated.frames.to_string(),
+        every.frames.to_string(),
+    );
+    row(
+        "frames analysed",
+        gated.analysed.to_string(),
+        every.analysed.to_string(),
+    );
+    row(
+        "frames skipped (no motion)",
+        gated.skipped.to_string(),
+        every.skipped.to_string(),
+    );
+    row(
+        "frames dropped (overload)",
+        gated.dropped.to_string(),
+        every.dropped.to_string(),
+    );
+    row(
+        "peak RSS, MB",
+        format!("{:.0}", gated.peak_rss_mb),
+        format!("{:.0}", every.peak_rss_mb),
+    );
+    row(
+        "vehicles",
+        gated.vehicles.to_string(),
+        every.vehicles.to_string(),
+    );
+    row(
+        "read exactly once, %",
+        format!("{:.2}", gated.once_pct()),
+        format!("{:.2}", every.once_pct()),
+    );
+    row(
+        "duplicate reads",
+        gated.duplicates.to_string(),
+        every.duplicates.to_string(),
+    );
+    row(
+        "wrong or phantom reads",
+        gated.wrong.to_string(),
+        every.wrong.to_string(),
+    );
+    row(
+        "missed vehicles",
+        gated.missed.to_string(),
+        every.missed.to_string(),
+    );
+    println!(
+        "\nmotion gating: {:.2}x the CPU of analysing every frame",
+        gated.cpu_pct / every.cpu_pct.max(1e-9)
+    );
+}
+
+struct Outcome {
+    cpu_pct: f64,
+    frames: u64,
+    analysed: u64,
+    skipped: u64,
+    dropped: u64,
+    peak_rss_mb: f64,
+    vehicles: usize,
+    once: usize,
+    duplicates: usize,
+    wrong: usize,
+    missed: usize,
+}
+
+impl Outcome {
+    fn once_pct(&self) -> f64 {
+        100.0 * self.once as f64 / self.vehicles.max(1) as f64
+    }
+}
+
+fn run(
+    dir: &Path,
+    clips: &[(std::path::PathBuf, Vec<TruthEntry>)],
+    motion_gating: bool,
+) -> Outcome {
+    let spool_dir = dir.join(format!("spool-{motion_gating}"));
+    let mut text = format!(
+        "[gateway]\nid = \"gw-bench\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n\
+         [spool]\npath = \"{}\"\nmax_bytes = 1073741824\n",
+        spool_dir.display()
+    );
+    for (i, (clip, _)) in clips.iter().enumerate() {
+        text += &format!(
+            "[[camera]]\nid = \"cam-{i}\"\nsource = \"file://{}\"\nmotion_gating = {motion_gating}\n",
+            clip.display()
+        );
+    }
+    let config = Config::parse(&text, Path::new("bench.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let engines = || -> anyhow::Result<Box<dyn anprd::recognise::Recogniser>> {
+        Ok(Box::new(anprd::recognise::classic::ClassicRecogniser::new()))
+    };
+    reset_peak_rss();
+    let cpu_before = cpu_seconds();
+    let wall = Instant::now();
+    let pipeline = Pipeline::start(&config, &engines).expect("the pipeline starts");
+    let stats = pipeline.stats.clone();
+    while !stats
+        .cameras
+        .iter()
+        .all(|(_, c)| c.ended.load(Ordering::Relaxed))
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let spool = pipeline.spool.clone();
+    pipeline.stop();
+    let cpu_pct = 100.0 * (cpu_seconds() - cpu_before) / wall.elapsed().as_secs_f64();
+    let sum = |f: fn(&anprd::health::CameraStats) -> u64| -> u64 {
+        stats.cameras.iter().map(|(_, c)| f(c)).sum()
+    };
+
+    // Score the stored reads against each clip's ground truth.
+    let mut reads: HashMap<String, Vec<Read>> = HashMap::new();
+    let mut cursor = None;
+    while let Some((key, entry)) = spool.next_after(cursor).expect("the spool reads back") {
+        cursor = Some(key);
+        let read = Read::from_payload(&entry.payload).expect("stored payloads parse");
+        reads.entry(read.camera_id.clone()).or_default().push(read);
+    }
+    let (mut vehicles, mut once, mut duplicates, mut wrong, mut missed) = (0, 0, 0, 0, 0);
+    for (i, (_, truth)) in clips.iter().enumerate() {
+        let got = reads.remove(&format!("cam-{i}")).unwrap_or_default();
+        vehicles += truth.len();
+        for t in truth {
+            match got.iter().filter(|r| r.vrm == t.vrm && !r.preview).count() {
+                0 => missed += 1,
+                1 => once += 1,
+                n => {
+                    once += 1;
+                    duplicates += n - 1;
+                }
+            }
+        }
+        wrong += got
+            .iter()
+            .filter(|r| !truth.iter().any(|t| t.vrm == r.vrm))
+            .count();
+    }
+    Outcome {
+        cpu_pct,
+        frames: sum(|c| c.frames.load(Ordering::Relaxed)),
+        analysed: sum(|c| c.analysed.load(Ordering::Relaxed)),
+        skipped: sum(|c| c.skipped.load(Ordering::Relaxed)),
+        dropped: sum(|c| c.dropped.load(Ordering::Relaxed)),
+        peak_rss_mb: peak_rss_kb() as f64 / 1024.0,
+        vehicles,
+        once,
+        duplicates,
+        wrong,
+        missed,
+    }
+}
+
+/// User plus system CPU time of this process, in seconds.
+fn cpu_seconds() -> f64 {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .expect("getrusage");
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    secs(usage.user_time()) + secs(usage.system_time())
+}
+
+/// Peak resident set size since the last reset (VmHWM), in KiB.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Resets VmHWM to the current RSS, so each run reports its own peak.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
