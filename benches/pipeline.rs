@@ -171,12 +171,14 @@ impl Outcome {
     }
 }
 
+/// Runs the pipeline on `clips` until they end (or for `limit`).
 fn run(
     dir: &Path,
     clips: &[(std::path::PathBuf, Vec<TruthEntry>)],
     motion_gating: bool,
+    limit: Option<Duration>,
 ) -> Outcome {
-    let spool_dir = dir.join(format!("spool-{motion_gating}"));
+    let spool_dir = dir.join(format!("spool-{motion_gating}-{}", clips.len()));
     let mut text = format!(
         "[gateway]\nid = \"gw-bench\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n\
          [spool]\npath = \"{}\"\nmax_bytes = 1073741824\n",
@@ -201,6 +203,7 @@ fn run(
         .cameras
         .iter()
         .all(|(_, c)| c.ended.load(Ordering::Relaxed))
+        && limit.is_none_or(|l| wall.elapsed() < l)
     {
         std::thread::sleep(Duration::from_millis(100));
     }
