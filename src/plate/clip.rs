@@ -167,6 +167,13 @@ pub fn plan_clip(spec: &ClipSpec) -> Result<(Scene, Vec<TruthEntry>), ClipError>
             receding: spec.rear,
         });
     }
+    let truth = ground_truth(&scene, spec)?;
+    Ok((scene, truth))
+}
+
+/// For each vehicle of `scene`, the frames in which its whole plate is in the
+/// picture. A vehicle never fully in view is an error: it could not be scored.
+pub fn ground_truth(scene: &Scene, spec: &ClipSpec) -> Result<Vec<TruthEntry>, ClipError> {
     let frames = spec.frame_count();
     let mut truth = Vec::with_capacity(scene.vehicles.len());
     for v in &scene.vehicles {
@@ -191,7 +198,7 @@ pub fn plan_clip(spec: &ClipSpec) -> Result<(Scene, Vec<TruthEntry>), ClipError>
             last_frame: last,
         });
     }
-    Ok((scene, truth))
+    Ok(truth)
 }
 
 /// Seconds from the start of the clip to frame `f`.
@@ -207,6 +214,14 @@ fn frame_ms(f: u64, fps: u32) -> u64 {
 /// `.avi`: motion JPEG) and returns its ground truth.
 pub fn write_clip(spec: &ClipSpec, out: &Path) -> Result<Vec<TruthEntry>, ClipError> {
     let (scene, truth) = plan_clip(spec)?;
+    encode_scene(&scene, spec, out)?;
+    Ok(truth)
+}
+
+/// Renders any `scene` (e.g. one laid out by hand: two lanes at once, a parked
+/// car) for `spec`'s duration, size and frame rate into `out`.
+pub fn encode_scene(scene: &Scene, spec: &ClipSpec, out: &Path) -> Result<(), ClipError> {
+    spec.check()?;
     let enc_err = |msg: String| ClipError::Encode {
         path: out.to_owned(),
         msg,
@@ -322,8 +337,7 @@ pub fn write_clip(spec: &ClipSpec, out: &Path) -> Result<Vec<TruthEntry>, ClipEr
         }
     })();
     let _ = pipeline.set_state(gst::State::Null);
-    result?;
-    Ok(truth)
+    result
 }
 
 fn bus_error(bus: &gst::Bus) -> String {
