@@ -1,0 +1,82 @@
+//! Recognition under overload: a busy camera cannot starve a quiet one, and
+//! what cannot be analysed is dropped (oldest first) and counted, never
+//! allowed to block capture.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anprd::capture::Frame;
+use anprd::config::Config;
+use anprd::pipeline::Pipeline;
+use anprd::recognise::{PlateCandidate, Recogniser};
+
+/// A recogniser that only takes time: this test is about scheduling, not
+/// reading. It lives in tests/ only.
+struct Slow(Duration);
+
+impl Recogniser for Slow {
+    fn recognise(&mut self, _frame: &Frame) -> Vec<PlateCandidate> {
+        std::thread::sleep(self.0);
+        Vec::new()
+    }
+}
+
+fn live(fps: u32) -> String {
+    format!(
+        "gst:videotestsrc is-live=true pattern=ball ! video/x-raw,width=160,height=120,framerate={fps}/1 ! appsink name=sink"
+    )
+}
+
+#[test]
+fn a_busy_camera_cannot_starve_a_quiet_one_and_overload_drops_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    // The busy camera comes first: a worker that always looked at the first
+    // camera first would never get to the quiet one.
+    let text = format!(
+        "[gateway]\nid = \"gw-s\"\n\
+         [[camera]]\nid = \"busy\"\nsource = \"{}\"\nmotion_gating = false\n\
+         [[camera]]\nid = \"quiet\"\nsource = \"{}\"\nmotion_gating = false\n\
+         [recognise]\nworkers = 1\n\
+         [mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n[spool]\npath = \"{}\"\n",
+        live(100),
+        live(10),
+        dir.path().join("spool").display()
+    );
+    let config = Config::parse(&text, Path::new("s.toml")).unwrap_or_else(|e| panic!("{e}"));
+    // 15 ms a frame: one worker manages about 66 frames a second of the 110 offered.
+    let engines =
+        || -> anyhow::Result<Box<dyn Recogniser>> { Ok(Box::new(Slow(Duration::from_millis(15)))) };
+    let pipeline = Pipeline::start(&config, &engines).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let (busy, quiet) = (
+        pipeline.stats.camera("busy").unwrap(),
+        pipeline.stats.camera("quiet").unwrap(),
+    );
+    pipeline.stop();
+
+    let get = |c: &anprd::health::CameraStats| {
+        (
+            c.frames.load(Ordering::Relaxed),
+            c.analysed.load(Ordering::Relaxed),
+            c.dropped.load(Ordering::Relaxed),
+        )
+    };
+    let (busy_frames, busy_analysed, busy_dropped) = get(&busy);
+    let (quiet_frames, quiet_analysed, quiet_dropped) = get(&quiet);
+    assert!(
+        busy_frames >= 250,
+        "capture kept its pace under overload: {busy_frames} frames in 4 s"
+    );
+    assert!(busy_dropped > 0, "the overload shows as counted drops");
+    assert_eq!(
+        busy_frames,
+        busy_analysed + busy_dropped,
+        "every busy frame is analysed or counted as dropped"
+    );
+    assert!(quiet_frames >= 30, "{quiet_frames}");
+    assert!(
+        quiet_analysed + 2 >= quiet_frames && quiet_dropped <= 2,
+        "the quiet camera is served: {quiet_analysed} of {quiet_frames} analysed, {quiet_dropped} dropped"
+    );
+}
