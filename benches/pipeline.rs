@@ -145,6 +145,19 @@ fn main() {
         gated.missed.to_string(),
         every.missed.to_string(),
     );
+    let ms = |d: Option<Duration>| {
+        d.map_or("-".to_string(), |d| format!("{:.1}", d.as_secs_f64() * 1e3))
+    };
+    row(
+        "pass ended → stored, p50 ms",
+        ms(gated.latency_p50),
+        ms(every.latency_p50),
+    );
+    row(
+        "pass ended → stored, p99 ms",
+        ms(gated.latency_p99),
+        ms(every.latency_p99),
+    );
     println!(
         "\nmotion gating: {:.2}x the CPU of analysing every frame",
         gated.cpu_pct / every.cpu_pct.max(1e-9)
@@ -163,6 +176,8 @@ struct Outcome {
     duplicates: usize,
     wrong: usize,
     missed: usize,
+    latency_p50: Option<Duration>,
+    latency_p99: Option<Duration>,
 }
 
 impl Outcome {
@@ -253,6 +268,8 @@ fn run(
         duplicates,
         wrong,
         missed,
+        latency_p50: stats.store_latency.percentile(50.0),
+        latency_p99: stats.store_latency.percentile(99.0),
     }
 }
 

@@ -2,8 +2,12 @@
 //!
 //! Plain atomics, so the hot paths never take a lock to count.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
 
 /// Counters of one camera.
 #[derive(Debug, Default)]
@@ -38,6 +42,69 @@ pub struct Stats {
     pub forwarded: AtomicU64,
     /// The forwarder has a live broker connection.
     pub connected: AtomicBool,
+    /// From a vehicle pass ending (its read made) to the read being stored.
+    pub store_latency: StoreLatency,
+}
+
+/// Times reads from the moment grouping makes them until the spool has
+/// flushed them: the gateway's own delay, grouping's wait excluded.
+#[derive(Debug, Default)]
+pub struct StoreLatency {
+    inner: Mutex<LatencyState>,
+}
+
+#[derive(Debug, Default)]
+struct LatencyState {
+    made: HashMap<Uuid, Instant>,
+    /// The most recent samples, oldest first.
+    samples: VecDeque<Duration>,
+}
+
+impl StoreLatency {
+    /// Samples kept for percentiles.
+    const KEEP: usize = 4096;
+    /// Reads made but not (yet) stored that are remembered; beyond this a
+    /// failing spool would make the map grow without bound.
+    const PENDING: usize = 4096;
+
+    /// A read has just been made.
+    pub fn made(&self, read: Uuid) {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if s.made.len() < Self::PENDING {
+            s.made.insert(read, Instant::now());
+        }
+    }
+
+    /// These reads have just been flushed to disk.
+    pub fn stored(&self, reads: impl IntoIterator<Item = Uuid>) {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for read in reads {
+            if let Some(made) = s.made.remove(&read) {
+                if s.samples.len() == Self::KEEP {
+                    s.samples.pop_front();
+                }
+                s.samples.push_back(made.elapsed());
+            }
+        }
+    }
+
+    /// The `p`-th percentile (0–100) of the recent samples.
+    pub fn percentile(&self, p: f64) -> Option<Duration> {
+        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sorted: Vec<Duration> = s.samples.iter().copied().collect();
+        sorted.sort();
+        let last = sorted.len().checked_sub(1)?;
+        Some(sorted[((p / 100.0) * last as f64).round() as usize])
+    }
+
+    /// Samples taken so far (at most the last 4096 are kept).
+    pub fn count(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .samples
+            .len()
+    }
 }
 
 impl Stats {
@@ -62,4 +129,25 @@ impl Stats {
 /// Adds one to a counter.
 pub fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_latency_pairs_made_and_stored_reads() {
+        let latency = StoreLatency::default();
+        assert_eq!(latency.percentile(99.0), None);
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        latency.made(a);
+        latency.made(b);
+        std::thread::sleep(Duration::from_millis(5));
+        latency.stored([a, Uuid::now_v7()]); // an unknown id is ignored
+        assert_eq!(latency.count(), 1);
+        assert!(latency.percentile(50.0).unwrap() >= Duration::from_millis(5));
+        latency.stored([b]);
+        assert_eq!(latency.count(), 2);
+        assert!(latency.percentile(0.0).unwrap() <= latency.percentile(100.0).unwrap());
+    }
 }

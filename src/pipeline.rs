@@ -122,6 +122,7 @@ impl Pipeline {
         for n in 0..workers {
             let worker = Worker {
                 lanes: lanes.clone(),
+                stats: stats.clone(),
                 doorbell: doorbell.clone(),
                 engine: engines().context("cannot load the recogniser")?,
                 min_confidence: config.recognise.min_confidence,
@@ -228,6 +229,7 @@ struct LaneState {
 /// One recognition thread, serving every camera.
 struct Worker {
     lanes: Arc<Vec<Lane>>,
+    stats: Arc<Stats>,
     doorbell: Arc<Doorbell>,
     engine: Box<dyn Recogniser>,
     min_confidence: f32,
@@ -305,6 +307,7 @@ impl Worker {
     fn emit(&self, camera: &str, stats: &CameraStats, reads: Vec<Read>) -> bool {
         for read in reads {
             bump(&stats.reads);
+            self.stats.store_latency.made(read.read_id);
             log::info!(
                 CAMERA_ID = camera, READ_ID:% = read.read_id;
                 "camera {camera}: read {}{} from {} frames ({:.2})",

@@ -67,6 +67,7 @@ fn store(spool: &Spool, batch: &[Read], stored: &Notify, stats: &Stats) {
             stats
                 .stored
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            stats.store_latency.stored(batch.iter().map(|r| r.read_id));
             stored.notify_one();
         }
         Err(e) if batch.len() > 1 => {
