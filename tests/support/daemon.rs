@@ -1,0 +1,94 @@
+//! The built anprd binary as a child process, its stderr log in a file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+pub const ANPRD: &str = env!("CARGO_BIN_EXE_anprd");
+
+/// `anprd run --config <config>`; killed on drop.
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Runs anprd with `config`, logging to `<config>.log`.
+    pub fn start(config: &Path) -> Daemon {
+        Self::start_with(config, |_| {})
+    }
+
+    /// Like [`start`](Self::start), letting the caller adjust the command
+    /// (environment, a `pre_exec`, …) before it runs.
+    pub fn start_with(config: &Path, adjust: impl FnOnce(&mut Command)) -> Daemon {
+        let log = config.with_extension("log");
+        let mut cmd = Command::new(ANPRD);
+        cmd.args(["run", "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("create the daemon's log"))
+            .stdout(Stdio::null());
+        adjust(&mut cmd);
+        let child = cmd.spawn().expect("run anprd");
+        Daemon { child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`; panics with the log otherwise.
+    pub fn wait_log(&mut self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "anprd exited ({status}) before logging {needle:?}:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log after {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the daemon to exit by itself (a fatal error).
+    pub fn wait_exit(mut self, timeout: Duration) -> (ExitStatus, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "anprd still running after {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, then waits for it to exit.
+    pub fn stop(self) -> (ExitStatus, String) {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        self.wait_exit(Duration::from_secs(30))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
