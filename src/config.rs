@@ -111,6 +111,13 @@ pub struct SpoolConfig {
     pub path: PathBuf,
     #[serde(default = "default_max_bytes")]
     pub max_bytes: u64,
+    /// Key that seals stored reads (see `seal`): a file readable by its owner
+    /// only...
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// ...or the name of a systemd credential (`LoadCredentialEncrypted=`).
+    #[serde(default)]
+    pub key_credential: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +173,8 @@ impl Default for SpoolConfig {
         SpoolConfig {
             path: default_spool_path(),
             max_bytes: default_max_bytes(),
+            key_file: None,
+            key_credential: None,
         }
     }
 }
@@ -434,6 +443,20 @@ impl Config {
                 ),
             );
         }
+        if self.spool.key_file.is_some() && self.spool.key_credential.is_some() {
+            bad(
+                vec![Key("spool"), Key("key_credential")],
+                "set key_file or key_credential, not both".into(),
+            );
+        }
+        if let Some(name) = &self.spool.key_credential
+            && (name.is_empty() || name.contains('/') || name == "." || name == "..")
+        {
+            bad(
+                vec![Key("spool"), Key("key_credential")],
+                format!("{name:?} is not a credential name (a file name, no '/')"),
+            );
+        }
         let c = self.recognise.min_confidence;
         if !(0.0..=1.0).contains(&c) {
             bad(
@@ -480,6 +503,7 @@ impl Config {
             ("mqtt.ca_file", &m.ca_file),
             ("mqtt.cert_file", &m.cert_file),
             ("mqtt.key_file", &m.key_file),
+            ("spool.key_file", &self.spool.key_file),
         ]
         .into_iter()
         .filter_map(|(key, path)| {

@@ -56,7 +56,8 @@ pub struct Pipeline {
 impl Pipeline {
     /// Opens the spool and starts capture, recognition and the spool writer.
     pub fn start(config: &Config, engines: &EngineFactory) -> anyhow::Result<Pipeline> {
-        let spool = Spool::open(&config.spool)
+        let sealer = crate::seal::Sealer::for_daemon(&config.spool)?;
+        let spool = Spool::open_sealed(&config.spool, sealer)
             .with_context(|| format!("cannot open the spool at {}", config.spool.path.display()))?;
         let cameras: Vec<&CameraConfig> = config.enabled_cameras().collect();
         let stats = Arc::new(Stats::new(cameras.iter().map(|c| c.id.as_str())));

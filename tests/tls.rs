@@ -14,7 +14,6 @@ use anprd::record::Read;
 use anprd::spool::Spool;
 use support::daemon::Daemon;
 use support::{Mosquitto, Pki, Subscriber};
-use uuid::Uuid;
 
 const GATEWAY: &str = "gw-tls";
 const WAIT: Duration = Duration::from_secs(30);
@@ -40,18 +39,7 @@ fn spool_cfg(dir: &Path) -> SpoolConfig {
 fn setup(dir: &Path, tls: &Tls) -> PathBuf {
     let spool = Spool::open(&spool_cfg(dir)).unwrap();
     let reads: Vec<Read> = (0..READS)
-        .map(|n| Read {
-            read_id: Uuid::now_v7(),
-            gateway_id: GATEWAY.into(),
-            camera_id: "cam-1".into(),
-            captured_at: 1_795_000_000_000 + n as i64,
-            vrm: format!("TL{n:02}SEC"),
-            confidence: 0.9,
-            char_confidence: vec![0.9; 7],
-            plate_box: [1, 2, 3, 4],
-            plate_jpeg: vec![0xff, 0xd8],
-            overview_jpeg: vec![0xff, 0xd8],
-        })
+        .map(|n| support::sample_read(GATEWAY, "cam-1", n as i64, format!("TL{n:02}SEC")))
         .collect();
     spool.append(&reads).unwrap();
     drop(spool);

@@ -378,6 +378,23 @@ impl Pki {
     }
 }
 
+/// A read with small stand-in images, for tests that store or send reads
+/// without recognising them.
+pub fn sample_read(gateway_id: &str, camera_id: &str, n: i64, vrm: String) -> anprd::record::Read {
+    anprd::record::Read {
+        read_id: uuid::Uuid::now_v7(),
+        gateway_id: gateway_id.into(),
+        camera_id: camera_id.into(),
+        captured_at: 1_795_000_000_000 + n,
+        vrm,
+        confidence: 0.9,
+        char_confidence: vec![0.9; 7],
+        plate_box: [1, 2, 3, 4],
+        plate_jpeg: vec![0xff, 0xd8, 1],
+        overview_jpeg: vec![0xff, 0xd8, 2],
+    }
+}
+
 /// One message as the subscriber got it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
