@@ -80,6 +80,10 @@ pub struct CameraConfig {
     /// Frames waiting for recognition before the oldest is dropped.
     #[serde(default = "default_queue_frames")]
     pub queue_frames: usize,
+    /// `[x, y, w, h]` rectangles in frame pixels blanked in every frame before
+    /// anything reads it: the site names cameras burn into the picture.
+    #[serde(default)]
+    pub redact: Vec<[u32; 4]>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -380,6 +384,11 @@ impl Config {
             if let Err(why) = Source::parse(&cam.source) {
                 bad(here("source"), why);
             }
+            for (j, r) in cam.redact.iter().enumerate() {
+                if let Err(why) = check_redact(*r) {
+                    bad(vec![Key("camera"), Index(i), Key("redact"), Index(j)], why);
+                }
+            }
             if !(1..=1000).contains(&cam.queue_frames) {
                 bad(
                     here("queue_frames"),
@@ -535,6 +544,23 @@ fn check_id(id: &str) -> Result<(), String> {
     {
         return Err(format!(
             "contains {c:?}; ids are opaque tokens of letters, digits, '-' and '_' (`anprd id` makes one)"
+        ));
+    }
+    Ok(())
+}
+
+/// A redaction box `[x, y, w, h]`: not empty, and within any frame size a
+/// camera could have (so a typo such as a missing digit is caught).
+fn check_redact([x, y, w, h]: [u32; 4]) -> Result<(), String> {
+    const MAX: u64 = 16_384;
+    if w == 0 || h == 0 {
+        return Err(format!(
+            "[{x}, {y}, {w}, {h}] is empty: width and height must be at least 1"
+        ));
+    }
+    if u64::from(x) + u64::from(w) > MAX || u64::from(y) + u64::from(h) > MAX {
+        return Err(format!(
+            "[{x}, {y}, {w}, {h}] reaches past {MAX} pixels; boxes are [x, y, width, height] in frame pixels"
         ));
     }
     Ok(())

@@ -85,6 +85,7 @@ impl Pipeline {
                 min_confidence: config.recognise.min_confidence,
                 stats: camera_stats.clone(),
                 reads: reads_tx.clone(),
+                redact: camera.redact.clone(),
             };
             threads.push(
                 std::thread::Builder::new()
@@ -182,13 +183,16 @@ struct RecogniseWorker {
     min_confidence: f32,
     stats: Arc<CameraStats>,
     reads: SyncSender<Read>,
+    /// Boxes blanked in every frame (`camera.redact`).
+    redact: Vec<[u32; 4]>,
 }
 
 impl RecogniseWorker {
     fn run(mut self) {
         loop {
             let ended = match self.queue.pop(IDLE_TICK) {
-                Pop::Frame(frame) => {
+                Pop::Frame(mut frame) => {
+                    crate::imaging::redact(&mut frame, &self.redact);
                     let frame = Arc::new(frame);
                     let mut plates = self.engine.recognise(&frame);
                     plates.retain(|p| p.confidence >= self.min_confidence);

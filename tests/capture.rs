@@ -23,6 +23,7 @@ fn start(source: &str, queue_frames: usize) -> Running {
         enabled: true,
         label: None,
         queue_frames,
+        redact: Vec::new(),
     };
     let queue = Arc::new(FrameQueue::new(queue_frames));
     let stats = Arc::new(CameraStats::default());
