@@ -32,27 +32,8 @@ fn reads(n: usize) -> Vec<Read> {
         .collect()
 }
 
-/// How many times each needle occurs across every file under `dir`.
 fn hits(dir: &Path, needles: &[String]) -> usize {
-    let mut n = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let bytes = std::fs::read(&p).unwrap();
-            for needle in needles {
-                n += bytes
-                    .windows(needle.len())
-                    .filter(|w| *w == needle.as_bytes())
-                    .count();
-            }
-        }
-    }
-    n
+    support::scan::count_in_files(dir, needles)
 }
 
 /// The VRMs of `reads` and text every payload carries.

@@ -24,8 +24,21 @@ impl Daemon {
     /// Like [`start`](Self::start), letting the caller adjust the command
     /// (environment, a `pre_exec`, …) before it runs.
     pub fn start_with(config: &Path, adjust: impl FnOnce(&mut Command)) -> Daemon {
+        Self::spawn(Command::new(ANPRD), config, adjust)
+    }
+
+    /// Runs `setup` (a shell line) in a new mount and UTS namespace, then
+    /// execs anprd there: the pid is still anprd's. Needs root.
+    pub fn start_unshared(config: &Path, setup: &str) -> Daemon {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "-u", "sh", "-c"])
+            .arg(format!("{setup} && exec \"$0\" \"$@\""))
+            .arg(ANPRD);
+        Self::spawn(cmd, config, |_| {})
+    }
+
+    fn spawn(mut cmd: Command, config: &Path, adjust: impl FnOnce(&mut Command)) -> Daemon {
         let log = config.with_extension("log");
-        let mut cmd = Command::new(ANPRD);
         cmd.args(["run", "--config"])
             .arg(config)
             .stdin(Stdio::null())

@@ -26,6 +26,8 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod journal;
+pub mod scan;
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
