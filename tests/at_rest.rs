@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anprd::config::SpoolConfig;
-use anprd::plate::clip::{ClipSpec, Traffic, write_clip};
 use anprd::record::Read;
 use anprd::seal::Sealer;
 use anprd::spool::{Spool, SpoolError};
-use support::daemon::Daemon;
+use support::daemon::{Daemon, clip_site};
 
 const KEY: [u8; 32] = *b"at-rest test key, 32 bytes long!";
 
@@ -131,58 +130,14 @@ fn key_file(dir: &Path, mode: u32) -> PathBuf {
     path
 }
 
-fn daemon_config(dir: &Path, clip: &Path, key: &str) -> PathBuf {
-    // A broker nobody listens on: every read stays in the spool.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let text = format!(
-        r#"
-[gateway]
-id = "gw-atrest"
-
-[[camera]]
-id = "cam-01"
-source = "file://{clip}"
-
-[mqtt]
-url = "mqtt://127.0.0.1:{port}"
-allow_insecure = true
-reconnect_max_s = 1
-
-[spool]
-path = "{spool}"
-{key}
-"#,
-        clip = clip.display(),
-        spool = dir.join("spool").display(),
-    );
-    let path = dir.join("anprd.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 #[test]
 fn the_daemon_seals_the_reads_it_stores_from_a_camera() {
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.mp4");
-    let truth = write_clip(
-        &ClipSpec {
-            seconds: 6.0,
-            seed: 31,
-            traffic: Traffic::Count(2),
-            ..ClipSpec::default()
-        },
-        &clip,
-    )
-    .unwrap();
     // The key as systemd hands over a credential: a file in $CREDENTIALS_DIRECTORY.
     let creds = dir.path().join("credentials");
     std::fs::create_dir(&creds).unwrap();
     key_file(&creds, 0o400);
-    let config = daemon_config(dir.path(), &clip, "key_credential = \"spool.key\"");
+    let (config, truth) = clip_site(dir.path(), 31, None, "key_credential = \"spool.key\"");
     let mut daemon = Daemon::start_with(&config, |cmd| {
         cmd.env("CREDENTIALS_DIRECTORY", &creds);
     });
@@ -198,7 +153,7 @@ fn the_daemon_seals_the_reads_it_stores_from_a_camera() {
     let stored = spool.stats().pending;
     drop(spool);
     assert!(stored >= 1, "the clip yields reads:\n{log}");
-    let mut vrms: Vec<String> = truth.iter().map(|t| t.vrm.clone()).collect();
+    let mut vrms = truth;
     vrms.push("anprd.read/1".into());
     assert_eq!(hits(&dir.path().join("spool"), &vrms), 0, "{vrms:?}");
 }
@@ -207,8 +162,7 @@ fn the_daemon_seals_the_reads_it_stores_from_a_camera() {
 fn the_daemon_refuses_a_key_file_others_can_read() {
     let dir = tempfile::tempdir().unwrap();
     let key = key_file(dir.path(), 0o644);
-    let clip = dir.path().join("none.mp4");
-    let config = daemon_config(dir.path(), &clip, &format!("key_file = {key:?}"));
+    let (config, _) = clip_site(dir.path(), 32, None, &format!("key_file = {key:?}"));
     let daemon = Daemon::start(&config);
     let (status, log) = daemon.wait_exit(Duration::from_secs(30));
     assert!(!status.success(), "{log}");

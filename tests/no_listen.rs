@@ -6,11 +6,9 @@
 mod support;
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anprd::plate::clip::{ClipSpec, Traffic, write_clip};
-use support::daemon::Daemon;
+use support::daemon::{Daemon, clip_site};
 use support::{Mosquitto, Subscriber};
 
 /// Inodes of the sockets the process holds open.
@@ -63,36 +61,12 @@ fn listening(pid: u32, inodes: &HashSet<u64>) -> Vec<(String, String)> {
     found
 }
 
-fn config(dir: &Path, port: u16) -> std::path::PathBuf {
-    let clip = dir.join("clip.mp4");
-    write_clip(
-        &ClipSpec {
-            seconds: 6.0,
-            seed: 61,
-            traffic: Traffic::Count(2),
-            ..ClipSpec::default()
-        },
-        &clip,
-    )
-    .unwrap();
-    let text = format!(
-        "[gateway]\nid = \"gw-nolisten\"\n\n[[camera]]\nid = \"cam-01\"\nsource = \"file://{}\"\n\n\
-         [mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\nallow_insecure = true\n\n\
-         [spool]\npath = \"{}\"\n",
-        clip.display(),
-        dir.join("spool").display()
-    );
-    let path = dir.join("anprd.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 #[test]
 fn anprd_opens_no_listening_socket() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start();
     let sub = Subscriber::connect(broker.port(), "#");
-    let mut daemon = Daemon::start(&config(dir.path(), broker.port()));
+    let mut daemon = Daemon::start(&clip_site(dir.path(), 61, Some(broker.port()), "").0);
     let pid = daemon.pid();
 
     // Sample through start-up, capture, recognition and forwarding.

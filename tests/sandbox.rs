@@ -5,12 +5,11 @@
 mod support;
 
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anprd::plate::clip::{ClipSpec, Traffic, write_clip};
-use support::daemon::{ANPRD, Daemon};
+use support::daemon::{ANPRD, Daemon, clip_site};
 
 fn unit_text() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/anprd.service"))
@@ -76,39 +75,10 @@ fn deny_write_execute() -> std::io::Result<()> {
     }
 }
 
-fn clip_config(dir: &Path) -> PathBuf {
-    let clip = dir.join("clip.mp4");
-    write_clip(
-        &ClipSpec {
-            seconds: 6.0,
-            seed: 51,
-            traffic: Traffic::Count(2),
-            ..ClipSpec::default()
-        },
-        &clip,
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let text = format!(
-        "[gateway]\nid = \"gw-mdwe\"\n\n[[camera]]\nid = \"cam-01\"\nsource = \"file://{}\"\n\n\
-         [mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\nallow_insecure = true\n\n\
-         [spool]\npath = \"{}\"\n",
-        clip.display(),
-        dir.join("spool").display()
-    );
-    let path = dir.join("anprd.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 #[test]
 fn anprd_reads_plates_without_writable_executable_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let config = clip_config(dir.path());
+    let (config, _) = clip_site(dir.path(), 51, None, "");
     let mut daemon = Daemon::start_with(&config, |cmd| {
         // As the unit sets it.
         cmd.env("ORC_CODE", "backup");

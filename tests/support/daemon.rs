@@ -105,3 +105,36 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// A generated clip with two vehicles (`seed` varies it) and a configuration
+/// in `dir` that reads it with one camera, `cam-01`, forwards to
+/// `mqtt://127.0.0.1:<port>` and adds `spool_extra` to `[spool]`.
+/// Without a port, one nobody listens on: reads stay in the spool.
+/// Returns the configuration's path and the VRMs in the clip.
+pub fn clip_site(
+    dir: &Path,
+    seed: u64,
+    port: Option<u16>,
+    spool_extra: &str,
+) -> (PathBuf, Vec<String>) {
+    use anprd::plate::clip::{ClipSpec, Traffic, write_clip};
+    let clip = dir.join("clip.mp4");
+    let spec = ClipSpec {
+        seconds: 6.0,
+        seed,
+        traffic: Traffic::Count(2),
+        ..ClipSpec::default()
+    };
+    let truth = write_clip(&spec, &clip).expect("the clip renders");
+    let port = port.unwrap_or_else(super::free_port);
+    let text = format!(
+        "[gateway]\nid = \"gw-site\"\n\n[[camera]]\nid = \"cam-01\"\nsource = \"file://{}\"\n\n\
+         [mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\nallow_insecure = true\nreconnect_max_s = 1\n\n\
+         [spool]\npath = \"{}\"\n{spool_extra}\n",
+        clip.display(),
+        dir.join("spool").display()
+    );
+    let path = dir.join("anprd.toml");
+    std::fs::write(&path, text).unwrap();
+    (path, truth.into_iter().map(|t| t.vrm).collect())
+}

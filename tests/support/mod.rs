@@ -248,7 +248,7 @@ fn write_config(
     f.write_all(conf.as_bytes()).expect("write mosquitto.conf");
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
