@@ -7,6 +7,7 @@ scripts/setup.sh
 
 cargo fmt --all -- --check
 cargo build --all-targets --locked
+scripts/deny.sh
 # Long tests (fault injection, soaks) are #[ignore]d so `cargo test` stays
 # quick while developing; the full suite runs them too.
 cargo test --all-targets --locked -- --include-ignored
