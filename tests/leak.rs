@@ -166,7 +166,7 @@ fn mean_luma(pixels: &[u8], width: usize, bpp: usize, (x0, x1): (usize, usize), 
 fn nothing_that_places_the_site_leaves_the_box() {
     assert!(
         journal::can_unshare(),
-        "the leak test needs root for unshare -m -u (a private hostname and journal socket)"
+        "the leak test needs root (or sudo -n) for unshare -m -u: a private hostname and journal socket"
     );
     let dir = tempfile::tempdir().unwrap();
     let clip = tagged_clip(dir.path());

@@ -28,9 +28,10 @@ impl Daemon {
     }
 
     /// Runs `setup` (a shell line) in a new mount and UTS namespace, then
-    /// execs anprd there: the pid is still anprd's. Needs root.
+    /// execs anprd there. Needs root: as another user it goes through
+    /// `sudo -n` (which passes SIGTERM on to anprd).
     pub fn start_unshared(config: &Path, setup: &str) -> Daemon {
-        let mut cmd = Command::new("unshare");
+        let mut cmd = super::journal::as_root("unshare");
         cmd.args(["-m", "-u", "sh", "-c"])
             .arg(format!("{setup} && exec \"$0\" \"$@\""))
             .arg(ANPRD);

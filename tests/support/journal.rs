@@ -112,9 +112,20 @@ pub fn shell_quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
 }
 
-/// Whether this process may make namespaces (`unshare -m -u`): root only.
+/// `program` run as root: directly when we are root, else by `sudo -n`.
+pub fn as_root(program: &str) -> Command {
+    if nix::unistd::geteuid().is_root() {
+        Command::new(program)
+    } else {
+        let mut cmd = Command::new("sudo");
+        cmd.args(["-n", program]);
+        cmd
+    }
+}
+
+/// Whether namespaces can be made (`unshare -m -u`, as root).
 pub fn can_unshare() -> bool {
-    Command::new("unshare")
+    as_root("unshare")
         .args(["-m", "-u", "true"])
         .status()
         .is_ok_and(|s| s.success())
