@@ -39,4 +39,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 fi
+# cargo-deny checks dependencies against deny.toml (scripts/deny.sh).
+if ! command -v cargo-deny >/dev/null 2>&1; then
+  echo "setup: installing cargo-deny"
+  cargo install --locked cargo-deny
+fi
 echo "setup: ready ($(cargo --version))"

@@ -5,8 +5,13 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 
+command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
+
 cargo fmt --all -- --check
 cargo build --all-targets --locked
+scripts/deny.sh
 # Long tests (fault injection, soaks) are #[ignore]d so `cargo test` stays
-# quick while developing; the full suite runs them too.
-cargo test --all-targets --locked -- --include-ignored
+# quick while developing; the full suite runs them too. nextest: see
+# .config/nextest.toml (a process per test; a hung test is stopped).
+cargo nextest run --all-targets --locked --run-ignored all
+cargo test --doc --locked

@@ -105,7 +105,10 @@ fn run(path: &std::path::Path) -> ExitCode {
     let level = config::log_level(&config.log.level).unwrap_or(log::LevelFilter::Info);
     crate::logging::init(level);
     if config.mqtt.allow_insecure && config.mqtt.url.starts_with("mqtt://") {
-        log::warn!("mqtt.allow_insecure: reads are sent to the broker UNENCRYPTED");
+        log::warn!(
+            MESSAGE_ID = crate::logging::message_id::INSECURE_TRANSPORT;
+            "mqtt.allow_insecure: reads are sent to the broker UNENCRYPTED"
+        );
     }
     let engines = || -> anyhow::Result<Box<dyn crate::recognise::Recogniser>> {
         Ok(Box::new(crate::recognise::classic::ClassicRecogniser::new()))

@@ -104,6 +104,10 @@ pub struct CameraConfig {
     /// Skip frames in which nothing moves (an empty road).
     #[serde(default = "yes")]
     pub motion_gating: bool,
+    /// `[x, y, w, h]` rectangles in frame pixels blanked in every frame before
+    /// anything reads it: the site names cameras burn into the picture.
+    #[serde(default)]
+    pub redact: Vec<[u32; 4]>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +139,13 @@ pub struct SpoolConfig {
     pub path: PathBuf,
     #[serde(default = "default_max_bytes")]
     pub max_bytes: u64,
+    /// Key that seals stored reads (see `seal`): a file readable by its owner
+    /// only...
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// ...or the name of a systemd credential (`LoadCredentialEncrypted=`).
+    #[serde(default)]
+    pub key_credential: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +204,8 @@ impl Default for SpoolConfig {
         SpoolConfig {
             path: default_spool_path(),
             max_bytes: default_max_bytes(),
+            key_file: None,
+            key_credential: None,
         }
     }
 }
@@ -427,6 +440,11 @@ impl Config {
                     }
                 }
             }
+            for (j, r) in cam.redact.iter().enumerate() {
+                if let Err(why) = check_redact(*r) {
+                    bad(vec![Key("camera"), Index(i), Key("redact"), Index(j)], why);
+                }
+            }
             if !(1..=1000).contains(&cam.queue_frames) {
                 bad(
                     here("queue_frames"),
@@ -498,6 +516,20 @@ impl Config {
                 format!("must be between 1 and 64, not {n}"),
             );
         }
+        if self.spool.key_file.is_some() && self.spool.key_credential.is_some() {
+            bad(
+                vec![Key("spool"), Key("key_credential")],
+                "set key_file or key_credential, not both".into(),
+            );
+        }
+        if let Some(name) = &self.spool.key_credential
+            && (name.is_empty() || name.contains('/') || name == "." || name == "..")
+        {
+            bad(
+                vec![Key("spool"), Key("key_credential")],
+                format!("{name:?} is not a credential name (a file name, no '/')"),
+            );
+        }
         let c = self.recognise.min_confidence;
         if !(0.0..=1.0).contains(&c) {
             bad(
@@ -559,6 +591,7 @@ impl Config {
             ("mqtt.ca_file", &m.ca_file),
             ("mqtt.cert_file", &m.cert_file),
             ("mqtt.key_file", &m.key_file),
+            ("spool.key_file", &self.spool.key_file),
         ]
         .into_iter()
         .filter_map(|(key, path)| {
@@ -590,6 +623,23 @@ fn check_id(id: &str) -> Result<(), String> {
     {
         return Err(format!(
             "contains {c:?}; ids are opaque tokens of letters, digits, '-' and '_' (`anprd id` makes one)"
+        ));
+    }
+    Ok(())
+}
+
+/// A redaction box `[x, y, w, h]`: not empty, and within any frame size a
+/// camera could have (so a typo such as a missing digit is caught).
+fn check_redact([x, y, w, h]: [u32; 4]) -> Result<(), String> {
+    const MAX: u64 = 16_384;
+    if w == 0 || h == 0 {
+        return Err(format!(
+            "[{x}, {y}, {w}, {h}] is empty: width and height must be at least 1"
+        ));
+    }
+    if u64::from(x) + u64::from(w) > MAX || u64::from(y) + u64::from(h) > MAX {
+        return Err(format!(
+            "[{x}, {y}, {w}, {h}] reaches past {MAX} pixels; boxes are [x, y, width, height] in frame pixels"
         ));
     }
     Ok(())

@@ -46,6 +46,42 @@ pub fn plate_patch(frame: &Frame, plate_box: [u32; 4]) -> Vec<u8> {
     )
 }
 
+/// Blanks each `[x, y, w, h]` box of the frame (black, no colour), clipped
+/// to the frame. Done to the frame itself, before recognition, so text a
+/// camera burns in (site names) reaches no image and is never read as a plate.
+pub fn redact(frame: &mut Frame, boxes: &[[u32; 4]]) {
+    let (fw, fh) = (frame.width as usize, frame.height as usize);
+    // Half-resolution planes: a box covers every chroma sample it touches.
+    let (cw, ch) = (fw.div_ceil(2), fh.div_ceil(2));
+    for &[x, y, w, h] in boxes {
+        let (x0, y0) = (x as usize, y as usize);
+        let (x1, y1) = ((x0 + w as usize).min(fw), (y0 + h as usize).min(fh));
+        if x0 >= x1 || y0 >= y1 {
+            continue;
+        }
+        fill(&mut frame.luma, fw, (x0, y0, x1, y1), 0);
+        if let Some(c) = &mut frame.chroma {
+            let half = (
+                x0 / 2,
+                y0 / 2,
+                x1.div_ceil(2).min(cw),
+                y1.div_ceil(2).min(ch),
+            );
+            fill(&mut c.u, cw, half, 128);
+            fill(&mut c.v, cw, half, 128);
+        }
+    }
+}
+
+/// Sets the rectangle `[x0, x1) × [y0, y1)` of a `stride`-wide plane.
+fn fill(plane: &mut [u8], stride: usize, (x0, y0, x1, y1): (usize, usize, usize, usize), v: u8) {
+    for row in plane.chunks_mut(stride).skip(y0).take(y1 - y0) {
+        if let Some(span) = row.get_mut(x0..x1.min(row.len())) {
+            span.fill(v);
+        }
+    }
+}
+
 /// A JPEG of the whole frame, [`OVERVIEW_WIDTH`] wide, in colour when the
 /// source had colour, at most [`OVERVIEW_MAX_BYTES`].
 pub fn overview(frame: &Frame) -> Vec<u8> {
@@ -244,5 +280,40 @@ mod tests {
                 i += 2 + len;
             }
         }
+    }
+
+    #[test]
+    fn redaction_blanks_its_boxes_in_every_plane_and_nothing_else() {
+        let mut f = frame(1280, 720, true);
+        let before = f.clone();
+        // One box inside, one hanging off the bottom-right corner, one outside.
+        redact(
+            &mut f,
+            &[[100, 40, 301, 51], [1200, 700, 500, 500], [5000, 0, 9, 9]],
+        );
+        let w = 1280usize;
+        let inside = |x: usize, y: usize| {
+            (100..401).contains(&x) && (40..91).contains(&y)
+                || (1200..1280).contains(&x) && (700..720).contains(&y)
+        };
+        for y in 0..720 {
+            for x in 0..w {
+                let (now, was) = (f.luma[y * w + x], before.luma[y * w + x]);
+                if inside(x, y) {
+                    assert_eq!(now, 0, "({x}, {y})");
+                } else {
+                    assert_eq!(now, was, "({x}, {y}) is outside every box");
+                }
+            }
+        }
+        let c = f.chroma.as_ref().unwrap();
+        let cw = w / 2;
+        for (x, y) in [(50, 20), (200, 45), (639, 359)] {
+            assert_eq!((c.u[y * cw + x], c.v[y * cw + x]), (128, 128));
+        }
+        // Odd sizes and no colour: clipped, never out of bounds.
+        let mut odd = frame(641, 361, false);
+        redact(&mut odd, &[[640, 360, 7, 7], [0, 0, 641, 361]]);
+        assert!(odd.luma.iter().all(|&v| v == 0));
     }
 }

@@ -24,4 +24,5 @@ pub mod pipeline;
 pub mod plate;
 pub mod recognise;
 pub mod record;
+pub mod seal;
 pub mod spool;

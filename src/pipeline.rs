@@ -62,7 +62,8 @@ pub struct Pipeline {
 impl Pipeline {
     /// Opens the spool and starts capture, recognition and the spool writer.
     pub fn start(config: &Config, engines: &EngineFactory) -> anyhow::Result<Pipeline> {
-        let spool = Spool::open(&config.spool)
+        let sealer = crate::seal::Sealer::for_daemon(&config.spool)?;
+        let spool = Spool::open_sealed(&config.spool, sealer)
             .with_context(|| format!("cannot open the spool at {}", config.spool.path.display()))?;
         let cameras: Vec<&CameraConfig> = config.enabled_cameras().collect();
         let stats = Arc::new(Stats::new(cameras.iter().map(|c| c.id.as_str())));
@@ -99,6 +100,7 @@ impl Pipeline {
                 id: camera.id.clone(),
                 queue,
                 stats: camera_stats,
+                redact: camera.redact.clone(),
                 state: Mutex::new(LaneState {
                     gate: Gate::new(
                         camera.roi_points().as_deref(),
@@ -214,6 +216,9 @@ struct Lane {
     id: String,
     queue: Arc<FrameQueue>,
     stats: Arc<CameraStats>,
+    /// Boxes blanked in every frame before anything reads it (`camera.redact`):
+    /// site names that cameras burn into the picture.
+    redact: Vec<[u32; 4]>,
     /// Held while a worker serves this camera: its frames stay in order.
     state: Mutex<LaneState>,
 }
@@ -290,7 +295,8 @@ impl Worker {
         }
     }
 
-    fn analyse(&mut self, lane: &Lane, state: &mut LaneState, frame: Frame) -> Vec<Read> {
+    fn analyse(&mut self, lane: &Lane, state: &mut LaneState, mut frame: Frame) -> Vec<Read> {
+        crate::imaging::redact(&mut frame, &lane.redact);
         let frame = Arc::new(frame);
         if !state.gate.worth_analysing(&frame) {
             bump(&lane.stats.skipped);

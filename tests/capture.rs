@@ -26,6 +26,7 @@ fn start(source: &str, queue_frames: usize) -> Running {
         roi: None,
         min_plate_width: 0,
         motion_gating: true,
+        redact: Vec::new(),
     };
     let queue = Arc::new(FrameQueue::new(queue_frames));
     let stats = Arc::new(CameraStats::default());

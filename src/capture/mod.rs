@@ -31,7 +31,9 @@ pub struct Chroma {
     pub v: Vec<u8>,
 }
 
-mod convert;
+/// Public for the fuzz targets (fuzz/); not part of the capture API.
+#[doc(hidden)]
+pub mod convert;
 mod gst;
 mod queue;
 mod source;

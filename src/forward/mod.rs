@@ -288,10 +288,13 @@ impl Forwarder {
 
         if !self.outage_logged {
             self.outage_logged = true;
+            let why = tls::explain(&e)
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default();
             if was_connected {
-                log::warn!("broker connection lost: {e}");
+                log::warn!("broker connection lost: {e}{why}");
             } else {
-                log::warn!("broker connection failed: {e}");
+                log::warn!("broker connection failed: {e}{why}");
             }
         } else {
             log::debug!("broker still unreachable: {e}");

@@ -67,6 +67,58 @@ fn certificates(file: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
+/// A plain-words reason for a failed TLS connection, for the operator: which
+/// setting to look at. `None` when the error is not about certificates.
+///
+/// rustls' own errors are exact but terse (`UnknownIssuer`, an alert name);
+/// this says whose certificate was refused and by whom.
+pub fn explain(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let tls = e.downcast_ref::<E>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<E>())
+        });
+        if let Some(tls) = tls {
+            return Some(match tls {
+                E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+                    "the broker's certificate is not signed by the CA in mqtt.ca_file"
+                }
+                E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+                    "the broker's certificate has expired (or this box's clock is wrong)"
+                }
+                E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+                    "the broker's certificate is not valid yet (or this box's clock is wrong)"
+                }
+                E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+                    "the broker's certificate is not for the host name in mqtt.url"
+                }
+                E::InvalidCertificate(_) => "the broker's certificate was refused",
+                E::AlertReceived(A::CertificateExpired) => {
+                    "the broker refused our client certificate (mqtt.cert_file): it has expired"
+                }
+                E::AlertReceived(
+                    A::UnknownCA
+                    | A::BadCertificate
+                    | A::CertificateUnknown
+                    | A::CertificateRequired
+                    | A::UnsupportedCertificate
+                    | A::CertificateRevoked
+                    | A::AccessDenied,
+                ) => {
+                    "the broker refused our client certificate (mqtt.cert_file): \
+                     not signed by a CA it trusts, expired, or missing"
+                }
+                _ => return None,
+            });
+        }
+        next = e.source();
+    }
+    None
+}
+
 fn private_key(file: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
     let pem = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     PrivateKeyDer::from_pem_slice(&pem)

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::capture::UtcMillis;
 use crate::config::SpoolConfig;
 use crate::record::Read;
+use crate::seal::{SealError, Sealer};
 
 pub use frame::Entry;
 pub use writer::spawn_writer;
@@ -60,6 +61,14 @@ pub enum SpoolError {
         camera_id: String,
         source: frame::FrameError,
     },
+    /// Sealed records the configured key cannot open: refused whole rather
+    /// than set aside one by one, which would empty the queue.
+    #[error("spool {path}: {sealed} stored reads cannot be opened: {source}")]
+    Sealed {
+        path: PathBuf,
+        sealed: usize,
+        source: SealError,
+    },
     #[error("spool {path}: {count} reads need {bytes} bytes, more than max_bytes {max_bytes}")]
     TooLarge {
         path: PathBuf,
@@ -82,6 +91,8 @@ struct Inner {
     /// Records that could not be decoded, set aside so they cannot stall the queue.
     corrupt: sled::Tree,
     max_bytes: u64,
+    /// Seals values on the way in, opens them on the way out (`crate::seal`).
+    sealer: Sealer,
     index: Mutex<Index>,
     /// Appends run one at a time, so the cap decision holds until they land.
     append_lock: Mutex<()>,
@@ -143,6 +154,12 @@ impl Index {
 impl Spool {
     /// Opens (or creates) the spool and indexes what it holds.
     pub fn open(cfg: &SpoolConfig) -> Result<Spool, SpoolError> {
+        Spool::open_sealed(cfg, Sealer::clear())
+    }
+
+    /// Opens the spool, sealing what it stores with `sealer`. Fails if it
+    /// holds sealed reads that `sealer` cannot open (no key, wrong key).
+    pub fn open_sealed(cfg: &SpoolConfig, sealer: Sealer) -> Result<Spool, SpoolError> {
         let path = cfg.path.clone();
         let open_err = |source| SpoolError::Open {
             path: path.clone(),
@@ -162,6 +179,7 @@ impl Spool {
                 reads,
                 corrupt,
                 max_bytes: cfg.max_bytes,
+                sealer,
                 index: Mutex::new(Index::default()),
                 append_lock: Mutex::new(()),
             }),
@@ -174,20 +192,47 @@ impl Spool {
     fn scan(&self) -> Result<(), SpoolError> {
         let mut index = Index::default();
         let mut bad = Vec::new();
+        let (mut opened, mut unopened) = (0, Vec::new());
         for item in self.inner.reads.iter() {
-            let (k, v) = item.map_err(|e| self.db_err(e))?;
+            let (k, stored) = item.map_err(|e| self.db_err(e))?;
+            let v = match key_of(&k).map(|key| self.inner.sealer.open(key, &stored)) {
+                Some(Ok(v)) => {
+                    opened += usize::from(crate::seal::is_sealed(&stored));
+                    v
+                }
+                Some(Err(e)) => {
+                    unopened.push((k, e));
+                    continue;
+                }
+                None => std::borrow::Cow::Borrowed(&stored[..]),
+            };
             match (key_of(&k), frame::decode_header(&v)) {
                 (Some(key), Ok(h)) => index.insert(
                     key,
                     Meta {
                         read_id: h.read_id,
                         captured_at: h.captured_at,
-                        bytes: KEY_BYTES + v.len() as u64,
+                        bytes: KEY_BYTES + stored.len() as u64,
                     },
                 ),
                 (Some(key), Err(e)) => bad.push((k, format!("record {key}: {e}"))),
                 (None, _) => bad.push((k, "key is not 8 bytes".to_string())),
             }
+        }
+        // None opens: the key is missing or wrong, and the reads are intact.
+        // Some open: the others were altered or moved, so set them aside.
+        if opened == 0
+            && let Some((_, first)) = unopened.pop()
+        {
+            return Err(SpoolError::Sealed {
+                path: self.inner.path.clone(),
+                sealed: unopened.len() + 1,
+                source: first,
+            });
+        }
+        for (k, e) in unopened {
+            let key = key_of(&k).unwrap_or_default();
+            bad.push((k, format!("record {key}: {e}")));
         }
         for (k, why) in bad {
             log::error!(
@@ -224,7 +269,11 @@ impl Spool {
             })?;
             framed.push(bytes);
         }
-        let incoming: u64 = framed.iter().map(|f| KEY_BYTES + f.len() as u64).sum();
+        let seal_bytes = self.inner.sealer.overhead() as u64;
+        let incoming: u64 = framed
+            .iter()
+            .map(|f| KEY_BYTES + seal_bytes + f.len() as u64)
+            .sum();
         if incoming > self.inner.max_bytes {
             return Err(SpoolError::TooLarge {
                 path: self.inner.path.clone(),
@@ -249,6 +298,7 @@ impl Spool {
             let id = self.inner.db.generate_id().map_err(|e| self.db_err(e))?;
             let key = id.max(next);
             next = key + 1;
+            let f = self.inner.sealer.seal(key, f);
             added.push((
                 key,
                 Meta {
@@ -332,7 +382,8 @@ impl Spool {
             // Acknowledged or dropped meanwhile; whoever removed it fixes the index.
             return Ok(None);
         };
-        match frame::decode(&v) {
+        let opened = self.inner.sealer.open(key, &v).map_err(|e| e.to_string());
+        match opened.and_then(|v| frame::decode(&v).map_err(|e| e.to_string())) {
             Ok(entry) => Ok(Some(entry)),
             Err(e) => {
                 log::error!(
@@ -419,6 +470,7 @@ mod tests {
         SpoolConfig {
             path: dir.join("spool"),
             max_bytes,
+            ..Default::default()
         }
     }
 
@@ -611,6 +663,7 @@ mod tests {
         let err = match Spool::open(&SpoolConfig {
             path: file.join("spool"),
             max_bytes: 1 << 20,
+            ..Default::default()
         }) {
             Err(e) => e,
             Ok(_) => panic!("opened a spool under a plain file"),

@@ -120,6 +120,7 @@ mod tests {
         let cfg = SpoolConfig {
             path: dir.path().join("spool"),
             max_bytes: 1 << 30,
+            ..Default::default()
         };
         let spool = Spool::open(&cfg).unwrap();
         let stats = Arc::new(Stats::new(["cam-1"]));
@@ -160,6 +161,7 @@ mod tests {
         let cfg = SpoolConfig {
             path: dir.path().join("spool"),
             max_bytes: 50_000,
+            ..Default::default()
         };
         let spool = Spool::open(&cfg).unwrap();
         let stats = Arc::new(Stats::new(["cam-1"]));

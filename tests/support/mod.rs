@@ -25,6 +25,10 @@
 //! [`Mosquitto::start_tls`] adds a mutual-TLS listener using them.
 #![allow(dead_code)]
 
+pub mod daemon;
+pub mod journal;
+pub mod scan;
+
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -68,17 +72,23 @@ impl Mosquitto {
     /// using `pki`'s server certificate and requiring a client certificate
     /// signed by `pki`'s CA. The plain listener stays for subscribers.
     pub fn start_tls(pki: &Pki) -> Mosquitto {
-        Self::launch(false, Some(pki))
+        Self::launch(false, Some(pki.listener()))
     }
 
-    fn launch(persistence: bool, tls: Option<&Pki>) -> Mosquitto {
+    /// Like [`start_tls`](Self::start_tls), with a server certificate of the
+    /// test's choosing (expired, for the wrong host, …).
+    pub fn start_tls_with(listener: TlsListener) -> Mosquitto {
+        Self::launch(false, Some(listener))
+    }
+
+    fn launch(persistence: bool, tls: Option<TlsListener>) -> Mosquitto {
         // A port picked free may be taken before mosquitto binds it: retry.
         let mut last_log = String::new();
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir for mosquitto");
             let port = free_port();
-            let tls_port = tls.map(|_| free_port());
-            write_config(&dir, port, persistence, tls.zip(tls_port));
+            let tls_port = tls.as_ref().map(|_| free_port());
+            write_config(&dir, port, persistence, tls.as_ref().zip(tls_port));
             let mut m = Mosquitto {
                 dir,
                 port,
@@ -196,7 +206,12 @@ impl Drop for Mosquitto {
     }
 }
 
-fn write_config(dir: &tempfile::TempDir, port: u16, persistence: bool, tls: Option<(&Pki, u16)>) {
+fn write_config(
+    dir: &tempfile::TempDir,
+    port: u16,
+    persistence: bool,
+    tls: Option<(&TlsListener, u16)>,
+) {
     let d = dir.path();
     let mut conf = format!(
         "listener {port} 127.0.0.1\n\
@@ -225,19 +240,28 @@ fn write_config(dir: &tempfile::TempDir, port: u16, persistence: bool, tls: Opti
             "listener {tls_port} 127.0.0.1\n\
              cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
             pki.ca.display(),
-            pki.server_cert.display(),
-            pki.server_key.display()
+            pki.cert.display(),
+            pki.key.display()
         ));
     }
     let mut f = std::fs::File::create(d.join("mosquitto.conf")).expect("write mosquitto.conf");
     f.write_all(conf.as_bytes()).expect("write mosquitto.conf");
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
         .port()
+}
+
+/// What a broker's TLS listener uses: the CA its clients' certificates must
+/// chain to, and its own certificate and key.
+#[derive(Debug, Clone)]
+pub struct TlsListener {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A throwaway PKI made with the `openssl` command: a CA, a server
@@ -245,86 +269,134 @@ fn free_port() -> u16 {
 pub struct Pki {
     _dir: tempfile::TempDir,
     pub ca: PathBuf,
+    pub ca_key: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
 }
 
+/// Runs `openssl` with `args`; panics with its stderr if it fails.
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A fresh P-256 key, unencrypted.
+const EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
 impl Pki {
     pub fn generate() -> Pki {
         let dir = tempfile::tempdir().expect("temp dir for certificates");
         let d = dir.path();
         let p = |name: &str| d.join(name).to_str().expect("UTF-8 temp path").to_string();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .output()
-                .expect("run openssl");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let ca = p("ca.pem");
-        let ca_key = p("ca.key");
+        let (ca, ca_key) = (p("ca.pem"), p("ca.key"));
         let mut args = vec!["req", "-x509", "-days", "2", "-subj", "/CN=anprd test CA"];
-        args.extend(ec);
+        args.extend(EC_KEY);
         args.extend(["-keyout", &ca_key, "-out", &ca]);
         openssl(&args);
-        for (name, ext) in [
-            (
-                "server",
-                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-            ),
-            ("client", "extendedKeyUsage=clientAuth\n"),
-        ] {
-            let (key, csr, cert, extfile) = (
-                p(&format!("{name}.key")),
-                p(&format!("{name}.csr")),
-                p(&format!("{name}.pem")),
-                p(&format!("{name}.ext")),
-            );
-            std::fs::write(&extfile, ext).expect("write extfile");
-            let subj = format!("/CN={name}");
-            let mut args = vec!["req", "-subj", &subj];
-            args.extend(ec);
-            args.extend(["-keyout", &key, "-out", &csr]);
-            openssl(&args);
-            openssl(&[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                &extfile,
-                "-out",
-                &cert,
-            ]);
-        }
-        Pki {
+        let pki = Pki {
+            ca_key: d.join("ca.key"),
             ca: d.join("ca.pem"),
             server_cert: d.join("server.pem"),
             server_key: d.join("server.key"),
             client_cert: d.join("client.pem"),
             client_key: d.join("client.key"),
             _dir: dir,
+        };
+        pki.issue(
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            2,
+        );
+        pki.issue("client", "extendedKeyUsage=clientAuth\n", 2);
+        pki
+    }
+
+    /// The broker listener with this PKI's server certificate.
+    pub fn listener(&self) -> TlsListener {
+        TlsListener {
+            ca: self.ca.clone(),
+            cert: self.server_cert.clone(),
+            key: self.server_key.clone(),
         }
+    }
+
+    /// Issues one more certificate from this CA: `name.pem` and `name.key` in
+    /// the PKI's directory. `ext` is an openssl extfile (e.g.
+    /// `subjectAltName=IP:127.0.0.2`); `days` may be negative, which makes
+    /// a certificate that has already expired.
+    pub fn issue(&self, name: &str, ext: &str, days: i32) -> (PathBuf, PathBuf) {
+        let d = self._dir.path();
+        let p = |file: String| d.join(file).to_str().expect("UTF-8 temp path").to_string();
+        let (key, csr, cert, extfile) = (
+            p(format!("{name}.key")),
+            p(format!("{name}.csr")),
+            p(format!("{name}.pem")),
+            p(format!("{name}.ext")),
+        );
+        std::fs::write(&extfile, ext).expect("write extfile");
+        let subj = format!("/CN={name}");
+        let mut args = vec!["req", "-subj", &subj];
+        args.extend(EC_KEY);
+        args.extend(["-keyout", &key, "-out", &csr]);
+        openssl(&args);
+        let (ca, ca_key, days) = (
+            self.ca.to_str().expect("UTF-8 temp path"),
+            self.ca_key.to_str().expect("UTF-8 temp path"),
+            days.to_string(),
+        );
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-days",
+            &days,
+            "-extfile",
+            &extfile,
+            "-out",
+            &cert,
+        ]);
+        (PathBuf::from(cert), PathBuf::from(key))
+    }
+}
+
+/// A read with small stand-in images, for tests that store or send reads
+/// without recognising them.
+pub fn sample_read(gateway_id: &str, camera_id: &str, n: i64, vrm: String) -> anprd::record::Read {
+    anprd::record::Read {
+        read_id: uuid::Uuid::now_v7(),
+        gateway_id: gateway_id.into(),
+        camera_id: camera_id.into(),
+        captured_at: 1_795_000_000_000 + n,
+        vrm,
+        confidence: 0.9,
+        char_confidence: vec![0.9; 7],
+        plate_box: [1, 2, 3, 4],
+        plate_jpeg: vec![0xff, 0xd8, 1],
+        overview_jpeg: vec![0xff, 0xd8, 2],
+        frames: 1,
+        preview: false,
+        supersedes: None,
     }
 }
 
