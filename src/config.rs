@@ -107,6 +107,7 @@ pub struct CameraConfig {
     /// `[x, y, w, h]` rectangles in frame pixels blanked in every frame before
     /// anything reads it: the site names cameras burn into the picture.
     #[serde(default)]
+    #[serde(deserialize_with = "exact_arrays")]
     pub redact: Vec<[u32; 4]>,
 }
 
@@ -626,6 +627,23 @@ fn check_id(id: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A list of fixed-size number arrays, each of exactly `N` numbers: serde's
+/// own arrays would silently ignore a fifth number in `[x, y, w, h, 9]`.
+fn exact_arrays<'de, D, const N: usize>(d: D) -> Result<Vec<[u32; N]>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    Vec::<Vec<u32>>::deserialize(d)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            <[u32; N]>::try_from(v.as_slice())
+                .map_err(|_| D::Error::custom(format!("item {i} has {} numbers, not {N}", v.len())))
+        })
+        .collect()
 }
 
 /// A redaction box `[x, y, w, h]`: not empty, and within any frame size a

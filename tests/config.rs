@@ -290,3 +290,15 @@ fn the_worker_count_is_bounded() {
         "{e}"
     );
 }
+
+#[test]
+fn a_redaction_box_must_have_four_numbers() {
+    let e = error_of(&with(
+        "label = \"north side, lane 1\"",
+        "redact = [[0, 0, 100, 20, 9]]",
+    ));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:8:10: camera[0].redact: item 0 has 5 numbers, not 4"),
+        "{e}"
+    );
+}
