@@ -134,6 +134,17 @@ fn decode_pipeline(
     let convert = make("videoconvert")?;
     let sink = gst_app::AppSink::builder().name("sink").build();
     let pipeline = gst::Pipeline::new();
+    // libav decoders default to a thread (and a set of reference frames) per
+    // core for every stream. Cameras already run in parallel, one stream
+    // each: a single decoding thread apiece keeps memory per camera small.
+    pipeline.connect_deep_element_added(|_, _, element| {
+        let is_libav = element
+            .factory()
+            .is_some_and(|f| f.name().starts_with("avdec_"));
+        if is_libav && element.has_property("max-threads") {
+            element.set_property("max-threads", 1i32);
+        }
+    });
     pipeline
         .add_many([&decode, &convert, sink.upcast_ref()])
         .and_then(|()| {
