@@ -163,4 +163,44 @@ mod tests {
                 .contains("does not decode")
         );
     }
+
+    /// A webcam MJPEG frame: like a JPEG file but without Huffman tables
+    /// (DHT segments), marked with an AVI1 APP0 segment instead; decoders use
+    /// the standard tables. (After the capture branch's test of the same.)
+    fn as_webcam_mjpeg(jpeg: &[u8]) -> Vec<u8> {
+        let mut out = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
+        out.extend_from_slice(b"AVI1\0\0\0\0\0\0\0\0\0\0");
+        let mut i = 2;
+        loop {
+            assert_eq!(jpeg[i], 0xFF, "segment marker at {i}");
+            let marker = jpeg[i + 1];
+            if marker == 0xDA {
+                out.extend_from_slice(&jpeg[i..]);
+                return out;
+            }
+            let len = u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]) as usize;
+            if marker != 0xC4 {
+                out.extend_from_slice(&jpeg[i..i + 2 + len]);
+            }
+            i += 2 + len;
+        }
+    }
+
+    #[test]
+    fn webcam_mjpeg_without_huffman_tables_decodes_like_the_full_jpeg() {
+        let (w, h) = (24u16, 10u16);
+        let rgb: Vec<u8> = (0..w as usize * h as usize)
+            .flat_map(|i| [(i * 7 % 256) as u8, (i * 3 % 256) as u8, 90])
+            .collect();
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 90)
+            .encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        let webcam = as_webcam_mjpeg(&jpeg);
+        assert!(webcam.len() < jpeg.len(), "Huffman tables were stripped");
+        let (_, _, full_luma, full_chroma) = mjpeg(&jpeg).unwrap();
+        let (_, _, luma, chroma) = mjpeg(&webcam).unwrap();
+        assert_eq!(luma, full_luma);
+        assert_eq!(chroma.unwrap().u, full_chroma.unwrap().u);
+    }
 }
