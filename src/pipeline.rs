@@ -223,6 +223,7 @@ impl RecogniseWorker {
         for read in reads {
             bump(&self.stats.reads);
             log::info!(
+                CAMERA_ID = self.camera_id.as_str(), READ_ID:% = read.read_id;
                 "camera {}: read {} ({:.2})",
                 self.camera_id,
                 read.read_id,

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 use crate::config::MqttConfig;
 use crate::health::Stats;
+use crate::logging::message_id;
 use crate::spool::Spool;
 use inflight::{Inflight, Published};
 
@@ -248,8 +249,11 @@ impl Forwarder {
         self.connected = true;
         self.stats.connected.store(true, Ordering::Relaxed);
         self.backoff = BACKOFF_START;
-        self.outage_logged = false;
-        log::info!("broker connected");
+        if std::mem::take(&mut self.outage_logged) {
+            log::info!(MESSAGE_ID = message_id::BROKER_RECOVERED; "broker connected again");
+        } else {
+            log::info!("broker connected");
+        }
         if session_present {
             self.inflight.session_kept();
         } else {
@@ -289,9 +293,9 @@ impl Forwarder {
         if !self.outage_logged {
             self.outage_logged = true;
             if was_connected {
-                log::warn!("broker connection lost: {e}");
+                log::warn!(MESSAGE_ID = message_id::BROKER_LOST; "broker connection lost: {e}");
             } else {
-                log::warn!("broker connection failed: {e}");
+                log::warn!(MESSAGE_ID = message_id::BROKER_LOST; "broker connection failed: {e}");
             }
         } else {
             log::debug!("broker still unreachable: {e}");
