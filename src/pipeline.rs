@@ -137,8 +137,9 @@ pub fn run(config: &Config, engines: &EngineFactory) -> anyhow::Result<()> {
 
         let pipeline = Pipeline::start(config, engines)?;
         let (stop_forwarder, stopped) = tokio::sync::watch::channel(false);
-        let mut forwarder = tokio::spawn(forward::run(
+        let mut forwarder = tokio::spawn(forward::run_with_health(
             config.mqtt.clone(),
+            Some(config.health.clone()),
             config.gateway.id.clone(),
             pipeline.spool.clone(),
             pipeline.stored.clone(),
