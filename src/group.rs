@@ -120,6 +120,7 @@ impl Grouper {
             plate_box: cand.plate_box,
             plate_jpeg: imaging::plate_patch(frame, cand.plate_box),
             overview_jpeg: imaging::overview(frame),
+            clock_unsynchronised: crate::clock::unsynchronised(),
         })
     }
 }

@@ -24,6 +24,9 @@ pub struct Read {
     pub plate_box: [u32; 4],
     pub plate_jpeg: Vec<u8>,
     pub overview_jpeg: Vec<u8>,
+    /// The system clock was not synchronised when the read was made, so
+    /// `captured_at` may be off (see [`crate::clock`]).
+    pub clock_unsynchronised: bool,
 }
 
 /// The JSON object published for a read. Field names are the contract with
@@ -42,6 +45,9 @@ struct Payload {
     plate_box: [u32; 4],
     plate_jpeg: String,
     overview_jpeg: String,
+    /// Present (true) only when the clock was unsynchronised.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    clock_unsynchronised: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +77,7 @@ impl Read {
             plate_box: self.plate_box,
             plate_jpeg: b64.encode(&self.plate_jpeg),
             overview_jpeg: b64.encode(&self.overview_jpeg),
+            clock_unsynchronised: self.clock_unsynchronised,
         };
         serde_json::to_vec(&payload).expect("a read always serialises")
     }
@@ -104,6 +111,7 @@ impl Read {
             overview_jpeg: b64
                 .decode(p.overview_jpeg)
                 .map_err(|e| field("overview_jpeg", e.to_string()))?,
+            clock_unsynchronised: p.clock_unsynchronised,
         })
     }
 }
@@ -142,6 +150,7 @@ mod tests {
             plate_box: [10, 20, 120, 30],
             plate_jpeg: vec![0xff, 0xd8, 1, 2],
             overview_jpeg: vec![0xff, 0xd8, 3],
+            clock_unsynchronised: false,
         }
     }
 
@@ -171,6 +180,22 @@ mod tests {
             b'7',
             "UUID version 7"
         );
+        assert_eq!(Read::from_payload(&bytes).unwrap(), read);
+        assert!(
+            v.get("clock_unsynchronised").is_none(),
+            "only present when set"
+        );
+    }
+
+    #[test]
+    fn an_unsynchronised_clock_is_flagged_in_the_payload() {
+        let read = Read {
+            clock_unsynchronised: true,
+            ..sample()
+        };
+        let bytes = read.to_payload();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["clock_unsynchronised"], true);
         assert_eq!(Read::from_payload(&bytes).unwrap(), read);
     }
 

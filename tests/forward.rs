@@ -31,6 +31,7 @@ fn read(camera_id: &str, n: i64, image_bytes: usize) -> Read {
         plate_box: [10, 20, 120, 30],
         plate_jpeg: vec![0xff, 0xd8, (n % 251) as u8],
         overview_jpeg: (0..image_bytes).map(|i| (i as i64 + n) as u8).collect(),
+        clock_unsynchronised: false,
     }
 }
 

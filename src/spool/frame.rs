@@ -125,6 +125,7 @@ mod tests {
             plate_box: [1, 2, 3, 4],
             plate_jpeg: vec![0xff, 0xd8, 9],
             overview_jpeg: vec![0xff, 0xd8, 7, 7],
+            clock_unsynchronised: false,
         }
     }
 

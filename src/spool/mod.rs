@@ -434,6 +434,7 @@ mod tests {
             plate_box: [1, 2, 3, 4],
             plate_jpeg: vec![0xff; 3],
             overview_jpeg: vec![0xd8; image_bytes],
+            clock_unsynchronised: false,
         }
     }
 

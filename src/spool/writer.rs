@@ -107,6 +107,7 @@ mod tests {
             plate_box: [1, 2, 3, 4],
             plate_jpeg: vec![],
             overview_jpeg: vec![0; image_bytes],
+            clock_unsynchronised: false,
         }
     }
 
