@@ -5,6 +5,8 @@
 //! Nothing here names the host or the place: cameras appear by opaque id
 //! only (labels are added by `anprd status` from the local config, on screen).
 
+pub mod show;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
