@@ -31,8 +31,9 @@ pub struct Read {
 
 /// The JSON object published for a read. Field names are the contract with
 /// the national store; images travel as base64 JPEG.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "anprd.read/1")]
 struct Payload {
     schema: String,
     read_id: Uuid,
@@ -114,6 +115,11 @@ impl Read {
             clock_unsynchronised: p.clock_unsynchronised,
         })
     }
+}
+
+/// The JSON Schema of the read payload (docs/schema/read.json).
+pub fn payload_schema() -> schemars::Schema {
+    schemars::schema_for!(Payload)
 }
 
 /// `2026-11-24T08:13:05.123Z`: RFC 3339, UTC, always three fraction digits.

@@ -59,6 +59,7 @@ fn birth_heartbeat_and_last_will() {
         if host.len() >= 4 {
             assert!(!text.contains(&host), "the hostname left the box: {text}");
         }
+        site::schema::check("health", text.as_bytes());
         let value: serde_json::Value = serde_json::from_str(text).unwrap();
         for key in [
             "cameras",

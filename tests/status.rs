@@ -39,6 +39,7 @@ fn status_shows_the_running_daemon_and_says_when_it_is_not() {
     let out = status(&config, false);
     assert_eq!(out.status.code(), Some(EXIT_NOT_RUNNING as i32));
     assert!(text(&out).contains("NOT RUNNING"), "{}", text(&out));
+    site::schema::check("status", &status(&config, true).stdout);
 
     let daemon = Daemon::start(&config, &[]);
     site::wait_until("frames in the state file", Duration::from_secs(20), || {
@@ -48,6 +49,7 @@ fn status_shows_the_running_daemon_and_says_when_it_is_not() {
     });
     let out = status(&config, true);
     assert!(out.status.success(), "{}", text(&out));
+    site::schema::check("status", &out.stdout);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["running"], true);
     for key in ["pending", "bytes", "oldest_age_s"] {
@@ -73,5 +75,6 @@ fn status_shows_the_running_daemon_and_says_when_it_is_not() {
     assert_eq!(out.status.code(), Some(EXIT_NOT_RUNNING as i32));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["running"], false, "{v}");
+    site::schema::check("status", &out.stdout);
     assert!(text(&status(&config, false)).contains("NOT RUNNING"));
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod journal;
+pub mod schema;
 
 use std::io::Write as _;
 use std::os::unix::net::UnixDatagram;
