@@ -112,3 +112,27 @@ fn birth_heartbeat_and_last_will() {
     daemon.stop();
     wait_last(&sub, &status_topic(), "offline");
 }
+
+#[test]
+fn health_settings_are_checked_with_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |extra: &str| {
+        let path = write_config(dir.path(), 1883, extra);
+        anprd::config::Config::load(&path).map_err(|e| e.to_string())
+    };
+    let ok = check("").unwrap();
+    assert_eq!(ok.health.heartbeat_s, 60, "default heartbeat");
+    assert_eq!(ok.health.state_file, None);
+    let err = check("[health]\nheartbeat_s = 0\n").unwrap_err();
+    assert!(
+        err.contains("health.heartbeat_s: must be between 1 and 3600 s, not 0"),
+        "{err}"
+    );
+    let err = check("[health]\nstate_file = \"status.json\"\n").unwrap_err();
+    assert!(
+        err.contains("health.state_file: must be an absolute path"),
+        "{err}"
+    );
+    let err = check("[health]\nheartbeat = 5\n").unwrap_err();
+    assert!(err.contains("unknown field `heartbeat`"), "{err}");
+}

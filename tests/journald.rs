@@ -36,6 +36,10 @@ source = "file://{}"
 label = "{LABEL}"
 
 [[camera]]
+id = "cam-flaky"
+source = "gst:videotestsrc is-live=true num-buffers=5 ! video/x-raw,width=64,height=48 ! appsink name=sink"
+
+[[camera]]
 id = "cam-broken"
 source = "gst:videotestsrc ! no_such_element_anywhere ! appsink name=sink"
 label = "{LABEL}"
@@ -53,14 +57,20 @@ label = "{LABEL}"
 
     let lost = journal.wait("CAMERA_LOST", Duration::from_secs(20), |e| {
         field(e, "MESSAGE_ID") == Some(message_id::CAMERA_LOST)
+            && field(e, "CAMERA_ID") == Some("cam-broken")
+    });
+    assert_eq!(field(&lost, "PRIORITY"), Some("4"), "{}", show(&lost));
+    // A live stream that ends is lost, reopened, and recovers.
+    let recovered = journal.wait("CAMERA_RECOVERED", Duration::from_secs(20), |e| {
+        field(e, "MESSAGE_ID") == Some(message_id::CAMERA_RECOVERED)
     });
     assert_eq!(
-        field(&lost, "CAMERA_ID"),
-        Some("cam-broken"),
+        field(&recovered, "CAMERA_ID"),
+        Some("cam-flaky"),
         "{}",
-        show(&lost)
+        show(&recovered)
     );
-    assert_eq!(field(&lost, "PRIORITY"), Some("4"), "{}", show(&lost));
+    assert_eq!(field(&recovered, "PRIORITY"), Some("6"));
 
     let read = journal.wait("with READ_ID", Duration::from_secs(60), |e| {
         e.contains_key("READ_ID")
