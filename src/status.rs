@@ -109,6 +109,14 @@ pub struct StatusReport {
     pub snapshot: Snapshot,
 }
 
+/// The recognition model's version, set once by the engine that loads it.
+static MODEL_VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Records the loaded model's version for health and status (first call wins).
+pub fn set_model_version(version: &str) {
+    let _ = MODEL_VERSION.set(version.to_string());
+}
+
 /// Takes snapshots; rates are per interval between two calls.
 pub struct Sampler {
     started: Instant,
@@ -182,7 +190,7 @@ impl Sampler {
         Snapshot {
             at: rfc3339_millis(wall),
             software_version: env!("CARGO_PKG_VERSION").to_string(),
-            model_version: None,
+            model_version: MODEL_VERSION.get().cloned(),
             uptime_s: now.duration_since(self.started).as_secs(),
             cameras,
             spool: SpoolStatus {
