@@ -146,7 +146,8 @@ pub async fn run(gateway_id: String, stats: Arc<Stats>, spool: Spool, state_file
             continue;
         }
         let snapshot = sampler.sample(&stats, &spool, clock);
-        let mut message = format!("STATUS={}", snapshot.status_line());
+        let stall_note = if stalled { "STALLED: " } else { "" };
+        let mut message = format!("STATUS={stall_note}{}", snapshot.status_line());
         if ready && !stalled && watchdog.is_some() {
             message.insert_str(0, "WATCHDOG=1\n");
         }

@@ -71,7 +71,7 @@ fn ready_after_the_first_frame_and_watchdog_only_while_frames_are_analysed() {
         "no pings for twice the watchdog interval while stalled: {stalled:?}"
     );
     assert!(
-        stalled.iter().any(|m| m.starts_with("STATUS=")),
+        stalled.iter().any(|m| m.starts_with("STATUS=STALLED: ")),
         "STATUS= still flows while stalled: {stalled:?}"
     );
 
