@@ -117,11 +117,14 @@ pub fn set_model_version(version: &str) {
     let _ = MODEL_VERSION.set(version.to_string());
 }
 
+/// (frames, analysed, reads) of one camera.
+type Counts = (u64, u64, u64);
+
 /// Takes snapshots; rates are per interval between two calls.
 pub struct Sampler {
     started: Instant,
-    /// Time and (frames, analysed, reads) per camera at the previous call.
-    last: Option<(Instant, Vec<(u64, u64, u64)>)>,
+    /// Time and counts per camera at the previous call.
+    last: Option<(Instant, Vec<Counts>)>,
 }
 
 impl Default for Sampler {
@@ -140,7 +143,7 @@ impl Sampler {
 
     pub fn sample(&mut self, stats: &Stats, spool: &Spool, clock: Option<ClockState>) -> Snapshot {
         let now = Instant::now();
-        let counts: Vec<(u64, u64, u64)> = stats
+        let counts: Vec<Counts> = stats
             .cameras
             .iter()
             .map(|(_, c)| {

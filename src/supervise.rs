@@ -142,13 +142,14 @@ pub async fn run(gateway_id: String, stats: Arc<Stats>, spool: Spool, state_file
             }
         }
         let due = state_written.is_none_or(|t| now.duration_since(t) >= STATE_EVERY);
-        if !due && !(ready && !stalled && watchdog.is_some()) {
+        let ping = ready && !stalled && watchdog.is_some();
+        if !(due || ping) {
             continue;
         }
         let snapshot = sampler.sample(&stats, &spool, clock);
         let stall_note = if stalled { "STALLED: " } else { "" };
         let mut message = format!("STATUS={stall_note}{}", snapshot.status_line());
-        if ready && !stalled && watchdog.is_some() {
+        if ping {
             message.insert_str(0, "WATCHDOG=1\n");
         }
         notify(&message);

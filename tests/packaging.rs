@@ -45,12 +45,11 @@ fn build_deb(dir: &Path) -> PathBuf {
         .arg(dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CARGO_TARGET_DIR", target_dir));
-    let deb = std::fs::read_dir(dir)
+    std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
-        .expect("cargo deb wrote a .deb");
-    deb
+        .expect("cargo deb wrote a .deb")
 }
 
 fn is_root() -> bool {

@@ -32,7 +32,7 @@ pub struct NotRunning {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum StatusOutput {
-    Report(StatusReport),
+    Report(Box<StatusReport>),
     NotRunning(NotRunning),
 }
 
@@ -67,7 +67,7 @@ pub fn load(path: &Path) -> StatusOutput {
     report.state_age_s = (now_millis().saturating_sub(report.written_at_ms).max(0) / 1000) as u64;
     let alive = pid_alive(report.pid);
     report.running = alive && report.state_age_s <= STALE_AFTER_S;
-    StatusOutput::Report(report)
+    StatusOutput::Report(Box::new(report))
 }
 
 /// Whether a process with `pid` exists (EPERM: it does, as another user).
