@@ -12,6 +12,8 @@ packages=(
   # tests and demo: a private MQTT broker, its clients, JSON on the command line,
   # and systemd-analyze for checking the unit
   mosquitto mosquitto-clients jq systemd
+  # packaging: lintian checks the .deb; unshare (util-linux) runs its scripts
+  lintian util-linux dpkg-dev
 )
 
 sudo=""
@@ -43,5 +45,12 @@ fi
 if ! command -v cargo-deny >/dev/null 2>&1; then
   echo "setup: installing cargo-deny"
   cargo install --locked cargo-deny
+fi
+
+# cargo-deb builds the .deb; pinned, as tests/packaging.rs packages the test build.
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -q " $CARGO_DEB_VERSION\$"; then
+  echo "setup: installing cargo-deb $CARGO_DEB_VERSION"
+  cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --quiet
 fi
 echo "setup: ready ($(cargo --version))"

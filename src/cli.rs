@@ -33,6 +33,16 @@ pub enum Command {
     CheckConfig,
     /// Print the version.
     Version,
+    /// Show the running daemon's state: cameras, spool, broker, clock.
+    /// Exits 0 when it runs, 3 when it does not.
+    Status {
+        /// Print JSON (schema anprd.status/1) for scripts.
+        #[arg(long)]
+        json: bool,
+        /// The daemon's state file (default: health.state_file, else /run/anprd/status.json).
+        #[arg(long, value_name = "PATH")]
+        state_file: Option<PathBuf>,
+    },
     /// Print a fresh random opaque id for a gateway or camera.
     Id {
         /// What the id is for: its prefix.
@@ -52,6 +62,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run => run(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
+        Command::Status { json, state_file } => status(&cli.config, json, state_file),
         Command::Version => {
             println!("anprd {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -123,6 +134,15 @@ fn run(path: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The configuration is optional here: it only adds labels and the
+/// configured state file path.
+fn status(path: &std::path::Path, json: bool, state_file: Option<PathBuf>) -> ExitCode {
+    let config = Config::load(path).ok();
+    let configured = config.as_ref().and_then(|c| c.health.state_file.clone());
+    let file = crate::status::state_file_path(state_file.or(configured).as_deref());
+    crate::status::show::main(&file, json, config.as_ref())
 }
 
 /// `gw-` or `cam-` and 12 random hex digits (48 bits from the OS).

@@ -34,6 +34,36 @@ pub struct Config {
     pub group: GroupConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// The file this configuration was loaded from (SIGHUP re-reads it).
+    #[serde(skip)]
+    pub loaded_from: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Seconds between heartbeats on `<topic_prefix>/<gateway id>/health`.
+    #[serde(default = "default_heartbeat_s")]
+    pub heartbeat_s: u64,
+    /// Where the daemon keeps its state for `anprd status`; by default
+    /// `$RUNTIME_DIRECTORY/status.json`, else /run/anprd/status.json.
+    #[serde(default)]
+    pub state_file: Option<PathBuf>,
+}
+
+fn default_heartbeat_s() -> u64 {
+    60
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            heartbeat_s: default_heartbeat_s(),
+            state_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -337,7 +367,9 @@ impl Config {
                 message: format!("cannot read configuration: {e}"),
             }])
         })?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        config.loaded_from = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Parses and validates `text`; `file` only names it in errors.
@@ -573,6 +605,23 @@ impl Config {
                     "unknown level {:?}; expected error, warn, info, debug or trace",
                     self.log.level
                 ),
+            );
+        }
+        if !(1..=3600).contains(&self.health.heartbeat_s) {
+            bad(
+                vec![Key("health"), Key("heartbeat_s")],
+                format!(
+                    "must be between 1 and 3600 s, not {}",
+                    self.health.heartbeat_s
+                ),
+            );
+        }
+        if let Some(p) = &self.health.state_file
+            && !p.is_absolute()
+        {
+            bad(
+                vec![Key("health"), Key("state_file")],
+                "must be an absolute path".into(),
             );
         }
         problems

@@ -219,6 +219,7 @@ impl Grouper {
             frames: track.sightings.len() as u32,
             preview: false,
             supersedes: None,
+            clock_unsynchronised: crate::clock::unsynchronised(),
         })
     }
 }

@@ -28,6 +28,9 @@ pub struct CameraStats {
     pub streaming: AtomicBool,
     /// The source ended (file EOF) or was given up.
     pub ended: AtomicBool,
+    /// Opening or streaming the source has failed at least once; start-up
+    /// readiness does not wait for such a camera.
+    pub failed: AtomicBool,
 }
 
 /// Counters of the whole gateway.

@@ -13,6 +13,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod forward;
 pub mod group;
@@ -24,5 +25,8 @@ pub mod pipeline;
 pub mod plate;
 pub mod recognise;
 pub mod record;
+pub mod reload;
 pub mod seal;
 pub mod spool;
+pub mod status;
+pub mod supervise;

@@ -4,13 +4,26 @@
 //! places the site (labels, source URLs, hostnames) may be logged: the
 //! journal is shipped off the box by some sites' tooling.
 
+mod journal;
+
 use std::io::Write as _;
-use std::path::Path;
+use std::path::PathBuf;
 
 use log::{LevelFilter, Log, Metadata, Record};
 
+pub use journal::{encode as journal_record, field_name as journal_field_name};
+
 /// Where journald listens for native-protocol records.
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+/// Overrides [`JOURNAL_SOCKET`] (tests run a listener of their own).
+pub const JOURNAL_SOCKET_ENV: &str = "ANPRD_JOURNAL_SOCKET";
+
+/// The journal socket to use: `$ANPRD_JOURNAL_SOCKET`, else journald's own.
+fn journal_socket() -> PathBuf {
+    std::env::var_os(JOURNAL_SOCKET_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(JOURNAL_SOCKET))
+}
 
 /// Which sink [`init`] chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,17 +34,13 @@ pub enum Sink {
 
 /// Installs the process logger at `level`. Call once, early.
 pub fn init(level: LevelFilter) -> Sink {
-    let sink = if Path::new(JOURNAL_SOCKET).exists() {
-        match systemd_journal_logger::JournalLog::new() {
-            Ok(journal) => journal
-                .with_syslog_identifier("anprd".into())
-                .install()
-                .map(|()| Sink::Journal)
-                .unwrap_or(Sink::Stderr),
-            Err(_) => install_stderr(),
-        }
-    } else {
-        install_stderr()
+    let path = journal_socket();
+    let sink = match path.exists().then(|| journal::Journal::new(&path)) {
+        Some(Ok(journal)) => match log::set_boxed_logger(Box::new(JournalLog(journal))) {
+            Ok(()) => Sink::Journal,
+            Err(_) => Sink::Stderr,
+        },
+        _ => install_stderr(),
     };
     log::set_max_level(level);
     sink
@@ -48,7 +57,27 @@ fn install_stderr() -> Sink {
     Sink::Stderr
 }
 
-/// One line per record: UTC time, level, message.
+/// To journald; a record the journal refuses goes to stderr instead.
+struct JournalLog(journal::Journal);
+
+impl Log for JournalLog {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) || !record.target().starts_with("anprd") {
+            return;
+        }
+        if self.0.send(record).is_err() {
+            StderrLog.log(record);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// One line per record: UTC time, level, message, then key-values.
 struct StderrLog;
 
 impl Log for StderrLog {
@@ -61,8 +90,27 @@ impl Log for StderrLog {
             return;
         }
         let now = crate::record::rfc3339_millis(crate::record::now_millis());
+        struct Pairs(String);
+        impl<'kvs> log::kv::VisitSource<'kvs> for Pairs {
+            fn visit_pair(
+                &mut self,
+                key: log::kv::Key<'kvs>,
+                value: log::kv::Value<'kvs>,
+            ) -> Result<(), log::kv::Error> {
+                self.0.push_str(&format!(" {key}={value}"));
+                Ok(())
+            }
+        }
+        let mut pairs = Pairs(String::new());
+        let _ = record.key_values().visit(&mut pairs);
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{now} {:<5} {}", record.level(), record.args());
+        let _ = writeln!(
+            err,
+            "{now} {:<5} {}{}",
+            record.level(),
+            record.args(),
+            pairs.0
+        );
     }
 
     fn flush(&self) {

@@ -171,18 +171,27 @@ pub fn run(config: &Config, engines: &EngineFactory) -> anyhow::Result<()> {
         // Signal handlers first: a SIGTERM during start-up must not kill us mid-write.
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let mut live_config = config.clone();
 
         let pipeline = Pipeline::start(config, engines)?;
         let (stop_forwarder, stopped) = tokio::sync::watch::channel(false);
-        let mut forwarder = tokio::spawn(forward::run(
+        let mut forwarder = tokio::spawn(forward::run_with_health(
             config.mqtt.clone(),
+            Some(config.health.clone()),
             config.gateway.id.clone(),
             pipeline.spool.clone(),
             pipeline.stored.clone(),
             pipeline.stats.clone(),
             stopped,
         ));
-        crate::notify::notify("READY=1\nSTATUS=running");
+        // READY=1, watchdog pings, STATUS= and the state file for `anprd status`.
+        let supervisor = tokio::spawn(crate::supervise::run(
+            config.gateway.id.clone(),
+            pipeline.stats.clone(),
+            pipeline.spool.clone(),
+            crate::status::state_file_path(config.health.state_file.as_deref()),
+        ));
         log::info!(
             "anprd {} running: {} camera(s), {} read(s) waiting in the spool",
             env!("CARGO_PKG_VERSION"),
@@ -190,11 +199,15 @@ pub fn run(config: &Config, engines: &EngineFactory) -> anyhow::Result<()> {
             pipeline.spool.stats().pending
         );
 
-        let forwarder_ended = tokio::select! {
-            _ = term.recv() => { log::info!("SIGTERM: shutting down"); None }
-            _ = int.recv() => { log::info!("SIGINT: shutting down"); None }
-            ended = &mut forwarder => Some(ended),
+        let forwarder_ended = loop {
+            tokio::select! {
+                _ = term.recv() => { log::info!("SIGTERM: shutting down"); break None }
+                _ = int.recv() => { log::info!("SIGINT: shutting down"); break None }
+                _ = hup.recv() => crate::reload::on_sighup(&mut live_config),
+                ended = &mut forwarder => break Some(ended),
+            }
         };
+        supervisor.abort();
         crate::notify::notify("STOPPING=1\nSTATUS=storing the last reads");
         tokio::task::spawn_blocking(move || pipeline.stop()).await?;
         log::info!("capture stopped; every read in flight is stored");

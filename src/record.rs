@@ -31,12 +31,16 @@ pub struct Read {
     pub preview: bool,
     /// The preview this final read replaces.
     pub supersedes: Option<Uuid>,
+    /// The system clock was not synchronised when the read was made, so
+    /// `captured_at` may be off (see [`crate::clock`]).
+    pub clock_unsynchronised: bool,
 }
 
 /// The JSON object published for a read. Field names are the contract with
 /// the national store; images travel as base64 JPEG.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "anprd.read/1")]
 struct Payload {
     schema: String,
     read_id: Uuid,
@@ -53,6 +57,9 @@ struct Payload {
     preview: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     supersedes: Option<Uuid>,
+    /// Present (true) only when the clock was unsynchronised.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    clock_unsynchronised: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +92,7 @@ impl Read {
             frames: self.frames,
             preview: self.preview,
             supersedes: self.supersedes,
+            clock_unsynchronised: self.clock_unsynchronised,
         };
         serde_json::to_vec(&payload).expect("a read always serialises")
     }
@@ -121,8 +129,14 @@ impl Read {
             frames: p.frames,
             preview: p.preview,
             supersedes: p.supersedes,
+            clock_unsynchronised: p.clock_unsynchronised,
         })
     }
+}
+
+/// The JSON Schema of the read payload (docs/schema/read.json).
+pub fn payload_schema() -> schemars::Schema {
+    schemars::schema_for!(Payload)
 }
 
 /// `2026-11-24T08:13:05.123Z`: RFC 3339, UTC, always three fraction digits.
@@ -162,6 +176,7 @@ mod tests {
             frames: 12,
             preview: false,
             supersedes: Some(Uuid::now_v7()),
+            clock_unsynchronised: false,
         }
     }
 
@@ -191,6 +206,22 @@ mod tests {
             b'7',
             "UUID version 7"
         );
+        assert_eq!(Read::from_payload(&bytes).unwrap(), read);
+        assert!(
+            v.get("clock_unsynchronised").is_none(),
+            "only present when set"
+        );
+    }
+
+    #[test]
+    fn an_unsynchronised_clock_is_flagged_in_the_payload() {
+        let read = Read {
+            clock_unsynchronised: true,
+            ..sample()
+        };
+        let bytes = read.to_payload();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["clock_unsynchronised"], true);
         assert_eq!(Read::from_payload(&bytes).unwrap(), read);
     }
 

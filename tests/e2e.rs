@@ -173,7 +173,7 @@ fn each_vehicle_in_a_clip_arrives_at_the_broker_as_one_read() {
     let dir = tempfile::tempdir().unwrap();
     let (clip, truth) = clip(dir.path(), 3, 11);
     let broker = Mosquitto::start();
-    let sub = Subscriber::connect(broker.port(), "anpr/#");
+    let sub = Subscriber::connect(broker.port(), "anpr/+/+/reads");
     let started = anprd::record::now_millis();
     let daemon = Daemon::start(&config(dir.path(), broker.port(), Some(&clip)));
 
@@ -214,7 +214,7 @@ fn reads_wait_in_the_spool_through_a_broker_outage_and_then_all_arrive() {
     let (clip, truth) = clip(dir.path(), 3, 12);
     // A persistent subscriber whose session survives the broker's restart.
     let mut broker = Mosquitto::start_persistent();
-    let sub = Subscriber::persistent(broker.port(), "anpr/#", "e2e-outage-sub");
+    let sub = Subscriber::persistent(broker.port(), "anpr/+/+/reads", "e2e-outage-sub");
     broker.stop();
 
     let daemon = Daemon::start(&config(dir.path(), broker.port(), Some(&clip)));
@@ -267,7 +267,7 @@ fn reads_stored_before_a_restart_are_forwarded_after_it() {
 
     // Second run, camera off: the daemon forwards what the first one stored.
     broker.start_again();
-    let sub = Subscriber::connect(broker.port(), "anpr/#");
+    let sub = Subscriber::connect(broker.port(), "anpr/+/+/reads");
     let daemon = Daemon::start(&config(dir.path(), broker.port(), None));
     let got = reads(&sub.wait_for(truth.len(), Duration::from_secs(30)));
     let (status, log) = daemon.stop();

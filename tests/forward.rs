@@ -34,6 +34,7 @@ fn read(camera_id: &str, n: i64, image_bytes: usize) -> Read {
         frames: 1,
         preview: false,
         supersedes: None,
+        clock_unsynchronised: false,
     }
 }
 

@@ -126,10 +126,18 @@ fn the_good_certificate_is_accepted_and_reads_arrive() {
         },
     ));
     daemon.wait_log("broker connected", WAIT);
-    let got = sub.wait_for(READS as usize, WAIT);
+    let is_read = |m: &support::Message| m.topic.ends_with("/reads");
+    let got = sub.wait_until(WAIT, |m| {
+        m.iter().filter(|m| is_read(m)).count() >= READS as usize
+    });
     let (status, log) = daemon.stop();
     assert!(status.success(), "{log}");
-    assert!(got.iter().all(|m| m.topic == "anpr/gw-tls/cam-1/reads"));
+    let reads: Vec<_> = got.iter().filter(|m| is_read(m)).collect();
+    assert!(reads.iter().all(|m| m.topic == "anpr/gw-tls/cam-1/reads"));
+    assert!(
+        got.iter().any(|m| m.topic == "anpr/gw-tls/status"),
+        "the status topic also went over TLS"
+    );
     assert_eq!(pending(dir.path()), 0, "acknowledged reads leave the spool");
     assert!(
         broker.log().contains(&format!("as {GATEWAY}")),

@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::CameraConfig;
 use crate::health::{CameraStats, bump};
+use crate::logging::message_id;
 
 /// What a source produced when asked for its next frame.
 pub enum Next {
@@ -181,7 +182,10 @@ impl CameraLoop {
             match stream.next_frame(POLL) {
                 Ok(Next::Frame(frame)) => {
                     if !self.stats.streaming.swap(true, Ordering::Relaxed) && failures > 0 {
-                        log::info!("camera {}: recovered", self.id);
+                        log::info!(
+                            MESSAGE_ID = message_id::CAMERA_RECOVERED, CAMERA_ID = self.id.as_str();
+                            "camera {}: recovered", self.id
+                        );
                     }
                     last_frame = Instant::now();
                     bump(&self.stats.frames);
@@ -205,8 +209,12 @@ impl CameraLoop {
     /// Logs a failure: the first of an outage as a warning, repeats quietly.
     fn lost(&self, failures: &mut u64, why: &str) {
         *failures += 1;
+        self.stats.failed.store(true, Ordering::Relaxed);
         if *failures == 1 || self.stats.streaming.load(Ordering::Relaxed) {
-            log::warn!("camera {} lost: {why}; reopening with backoff", self.id);
+            log::warn!(
+                MESSAGE_ID = message_id::CAMERA_LOST, CAMERA_ID = self.id.as_str();
+                "camera {} lost: {why}; reopening with backoff", self.id
+            );
         } else {
             log::debug!(
                 "camera {}: reopen attempt {} failed: {why}",

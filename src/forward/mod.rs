@@ -12,6 +12,7 @@
 //! the spool, and whenever the bookkeeping cannot be trusted the connection is
 //! dropped and the spool resent rather than guessed at.
 
+pub mod health;
 pub mod inflight;
 mod tls;
 
@@ -29,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::config::MqttConfig;
 use crate::health::Stats;
+use crate::logging::message_id;
 use crate::spool::Spool;
 use inflight::{Inflight, Published};
 
@@ -59,11 +61,28 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let options = mqtt_options(&cfg, &gateway_id)?;
+    run_with_health(cfg, None, gateway_id, spool, stored, stats, shutdown).await
+}
+
+/// [`run`], plus status (birth, Last Will) and heartbeats when `health` is set.
+pub async fn run_with_health(
+    cfg: MqttConfig,
+    health: Option<crate::config::HealthConfig>,
+    gateway_id: String,
+    spool: Spool,
+    stored: Arc<Notify>,
+    stats: Arc<Stats>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut options = mqtt_options(&cfg, &gateway_id)?;
     let topic_base = topic_base(&cfg.topic_prefix, &gateway_id)?;
+    let health = health.map(|h| health::Announcer::new(&h, &topic_base, &gateway_id));
+    if let Some(h) = &health {
+        options.set_last_will(h.last_will());
+    }
     let window = cfg.max_inflight.max(1);
-    // Room for a full window plus the final DISCONNECT.
-    let (client, mut eventloop) = AsyncClient::new(options, window as usize + 2);
+    // Room for a full window plus the final DISCONNECT, and two health messages.
+    let (client, mut eventloop) = AsyncClient::new(options, window as usize + 4);
     Forwarder {
         client,
         inflight: Inflight::new(window),
@@ -76,6 +95,7 @@ pub async fn run(
         backoff: BACKOFF_START,
         backoff_max: cfg.reconnect_max().max(BACKOFF_FLOOR),
         retry_at: None,
+        health,
     }
     .run(&mut eventloop, stored, shutdown)
     .await;
@@ -100,6 +120,7 @@ struct Forwarder {
     backoff_max: Duration,
     /// When to try connecting again; `None` while not backing off.
     retry_at: Option<Instant>,
+    health: Option<health::Announcer>,
 }
 
 impl Forwarder {
@@ -114,6 +135,7 @@ impl Forwarder {
                         shutdown: &watch::Receiver<bool>| {
             changed.is_err() || *shutdown.borrow()
         };
+        let mut beat = self.health.as_ref().map(|h| h.interval());
         'running: loop {
             if *shutdown.borrow() {
                 break;
@@ -148,6 +170,9 @@ impl Forwarder {
                         }
                         ev = &mut poll => break ev,
                         _ = stored.notified() => {}
+                        _ = health::next_beat(&mut beat) => if let (true, Some(h)) = (self.connected, &mut self.health) {
+                            h.heartbeat(&self.client, &self.stats, &self.spool);
+                        },
                     }
                 }
             };
@@ -227,6 +252,8 @@ impl Forwarder {
                     log::debug!("PUBACK {} matches no read", ack.pkid);
                 }
             }
+            // QoS 0 (health messages): no packet id, nothing to track.
+            Event::Outgoing(Outgoing::Publish(0)) => {}
             Event::Outgoing(Outgoing::Publish(pkid)) => match self.inflight.on_publish(pkid) {
                 Published::New(key) => log::trace!("spool record {key} published as {pkid}"),
                 Published::Retransmission(key) => {
@@ -248,8 +275,14 @@ impl Forwarder {
         self.connected = true;
         self.stats.connected.store(true, Ordering::Relaxed);
         self.backoff = BACKOFF_START;
-        self.outage_logged = false;
-        log::info!("broker connected");
+        if std::mem::take(&mut self.outage_logged) {
+            log::info!(MESSAGE_ID = message_id::BROKER_RECOVERED; "broker connected again");
+        } else {
+            log::info!("broker connected");
+        }
+        if let Some(h) = &mut self.health {
+            h.on_connected(&self.client, &self.stats, &self.spool);
+        }
         if session_present {
             self.inflight.session_kept();
         } else {
@@ -292,9 +325,9 @@ impl Forwarder {
                 .map(|w| format!(": {w}"))
                 .unwrap_or_default();
             if was_connected {
-                log::warn!("broker connection lost: {e}{why}");
+                log::warn!(MESSAGE_ID = message_id::BROKER_LOST; "broker connection lost: {e}{why}");
             } else {
-                log::warn!("broker connection failed: {e}{why}");
+                log::warn!(MESSAGE_ID = message_id::BROKER_LOST; "broker connection failed: {e}{why}");
             }
         } else {
             log::debug!("broker still unreachable: {e}");
@@ -323,6 +356,9 @@ impl Forwarder {
                 Ok(ev) => self.on_poll(el, ev),
                 Err(_) => break,
             }
+        }
+        if let (true, Some(h)) = (self.connected, &self.health) {
+            h.on_stopping(&self.client);
         }
         if self.connected && self.client.try_disconnect().is_ok() {
             let until = Instant::now() + DISCONNECT_TIMEOUT;

@@ -128,6 +128,7 @@ mod tests {
             frames: 1,
             preview: false,
             supersedes: None,
+            clock_unsynchronised: false,
         }
     }
 

@@ -489,6 +489,7 @@ mod tests {
             frames: 1,
             preview: false,
             supersedes: None,
+            clock_unsynchronised: false,
         }
     }
 

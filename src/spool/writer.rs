@@ -111,6 +111,7 @@ mod tests {
             frames: 1,
             preview: false,
             supersedes: None,
+            clock_unsynchronised: false,
         }
     }
 

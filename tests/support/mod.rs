@@ -397,6 +397,7 @@ pub fn sample_read(gateway_id: &str, camera_id: &str, n: i64, vrm: String) -> an
         frames: 1,
         preview: false,
         supersedes: None,
+        clock_unsynchronised: false,
     }
 }
 
