@@ -255,6 +255,7 @@ fn reads_stored_before_a_restart_are_forwarded_after_it() {
     let spool = anprd::spool::Spool::open(&anprd::config::SpoolConfig {
         path: dir.path().join("spool"),
         max_bytes: 104857600,
+        ..Default::default()
     })
     .unwrap();
     assert_eq!(

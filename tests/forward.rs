@@ -44,6 +44,7 @@ fn open_spool(dir: &tempfile::TempDir) -> Spool {
     Spool::open(&SpoolConfig {
         path: dir.path().join("spool"),
         max_bytes: 1 << 30,
+        ..Default::default()
     })
     .expect("open spool")
 }
