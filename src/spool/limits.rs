@@ -51,13 +51,23 @@ impl Spool {
         Ok(expired)
     }
 
-    /// Makes `incoming` more bytes fit under `max_bytes`: sheds images, then
+    /// Makes the new reads (`framed`) fit under `max_bytes`: sheds images of
+    /// the stored reads, oldest first, then of the new ones, and only then
     /// drops the oldest reads. Changes are not flushed here: the append that
     /// needed the room flushes them with its own reads.
-    pub(super) fn make_room(&self, h: &Handles, incoming: u64) -> Result<(), SpoolError> {
+    pub(super) fn make_room(
+        &self,
+        h: &Handles,
+        framed: &mut [(uuid::Uuid, Vec<u8>)],
+    ) -> Result<(), SpoolError> {
         let max = self.inner.max_bytes;
-        let fits = |s: &Spool| s.index().bytes + incoming <= max;
-        if fits(self) {
+        let incoming = |f: &[(uuid::Uuid, Vec<u8>)]| {
+            f.iter()
+                .map(|(_, v)| KEY_BYTES + v.len() as u64)
+                .sum::<u64>()
+        };
+        let fits = |s: &Spool, f: &[(uuid::Uuid, Vec<u8>)]| s.index().bytes + incoming(f) <= max;
+        if fits(self, framed) {
             self.inner.at_cap.store(false, Ordering::Relaxed);
             return Ok(());
         }
@@ -69,14 +79,31 @@ impl Spool {
             );
         }
         for stage in [Stage::NoOverview, Stage::TextOnly] {
-            while !fits(self) {
+            while !fits(self, framed) {
                 let Some(key) = self.index().oldest_above(stage) else {
                     break;
                 };
                 self.shed_one(h, key, stage)?;
             }
+            // The new reads are the newest: theirs go last.
+            let mut i = 0;
+            while i < framed.len() && !fits(self, framed) {
+                let (read_id, f) = &mut framed[i];
+                let shed = frame::decode_header(f)
+                    .map(|h| h.stage)
+                    .and_then(|from| Ok((from, frame::shed(f, stage)?)));
+                let (from, shed) = shed.map_err(|source| SpoolError::Frame {
+                    path: self.inner.path.clone(),
+                    read_id: *read_id,
+                    camera_id: String::new(),
+                    source,
+                })?;
+                *f = shed;
+                self.count_shed(*read_id, from, stage);
+                i += 1;
+            }
         }
-        while !fits(self) {
+        while !fits(self, framed) {
             let Some(key) = self.index().entries.keys().next().copied() else {
                 break;
             };
@@ -139,21 +166,28 @@ impl Spool {
         meta.bytes = new_len;
         index.insert(key, meta);
         drop(index);
+        self.count_shed(meta.read_id, from, stage);
+        Ok(())
+    }
+
+    /// Counts and logs one read shed from stage `from` to `to`.
+    fn count_shed(&self, read_id: uuid::Uuid, from: Stage, to: Stage) {
+        if from >= to {
+            return;
+        }
         let c = &self.inner.counters;
         if from < Stage::NoOverview {
             c.shed_overviews.fetch_add(1, Ordering::Relaxed);
         }
-        if stage == Stage::TextOnly {
+        if to == Stage::TextOnly {
             c.shed_plates.fetch_add(1, Ordering::Relaxed);
         }
         log::warn!(
             MESSAGE_ID = message_id::SPOOL_SHED,
-            READ_ID:% = meta.read_id;
-            "spool full (max_bytes {}): removed {} of unsent read {} to keep its text",
+            READ_ID:% = read_id;
+            "spool full (max_bytes {}): removed {} of unsent read {read_id} to keep its text",
             self.inner.max_bytes,
-            if stage == Stage::TextOnly { "the images" } else { "the overview image" },
-            meta.read_id
+            if to == Stage::TextOnly { "the images" } else { "the overview image" },
         );
-        Ok(())
     }
 }

@@ -93,7 +93,9 @@ pub enum SpoolError {
         camera_id: String,
         source: frame::FrameError,
     },
-    #[error("spool {path}: {count} reads need {bytes} bytes, more than max_bytes {max_bytes}")]
+    #[error(
+        "spool {path}: {count} reads need {bytes} bytes without images, more than max_bytes {max_bytes}"
+    )]
     TooLarge {
         path: PathBuf,
         count: usize,
@@ -222,24 +224,31 @@ impl Spool {
                 camera_id: r.camera_id.clone(),
                 source,
             })?;
-            framed.push(bytes);
+            framed.push((r.read_id, bytes));
         }
-        let incoming: u64 = framed.iter().map(|f| KEY_BYTES + f.len() as u64).sum();
+        let incoming: u64 = framed.iter().map(|(_, f)| KEY_BYTES + f.len() as u64).sum();
         if incoming > self.inner.max_bytes {
-            return Err(SpoolError::TooLarge {
-                path: self.inner.path.clone(),
-                count: reads.len(),
-                bytes: incoming,
-                max_bytes: self.inner.max_bytes,
-            });
+            // Their text alone must fit; images can be shed.
+            let text: u64 = framed
+                .iter()
+                .map(|(_, f)| frame::shed(f, Stage::TextOnly).map_or(u64::MAX, |t| t.len() as u64))
+                .fold(0, |a, b| a.saturating_add(b.saturating_add(KEY_BYTES)));
+            if text > self.inner.max_bytes {
+                return Err(SpoolError::TooLarge {
+                    path: self.inner.path.clone(),
+                    count: reads.len(),
+                    bytes: text,
+                    max_bytes: self.inner.max_bytes,
+                });
+            }
         }
         self.expire_with(&h, crate::record::now_millis())?;
-        self.make_room(&h, incoming)?;
+        self.make_room(&h, &mut framed)?;
 
         let mut next = self.index().high_water.map_or(0, |h| h + 1);
         let mut batch = sled::Batch::default();
         let mut added = Vec::with_capacity(reads.len());
-        for (r, f) in reads.iter().zip(framed) {
+        for (r, (_, f)) in reads.iter().zip(framed) {
             let id = h.db.generate_id().map_err(|e| self.db_err(e))?;
             let key = id.max(next);
             next = key + 1;
@@ -249,7 +258,7 @@ impl Spool {
                     read_id: r.read_id,
                     captured_at: r.captured_at,
                     bytes: KEY_BYTES + f.len() as u64,
-                    stage: Stage::Full,
+                    stage: frame::decode_header(&f).map_or(Stage::Full, |h| h.stage),
                 },
             ));
             batch.insert(&key.to_be_bytes(), f);
@@ -635,30 +644,38 @@ mod tests {
         );
         drop(spool);
 
-        // A smaller cap (as after a config change): more shedding, then plates.
-        let max = full + no_overview * 3 + text * 2 + 10;
+        // A smaller cap (as after a config change): every overview, the new
+        // read's too, goes before any plate patch.
+        let max = no_overview * 6 + 10;
         let spool = Spool::open(&cfg(dir.path(), max)).unwrap();
         spool.append(&[make(5)]).unwrap();
         let stages: Vec<Stage> = spool.keys().iter().map(|&k| stage_of(&spool, k)).collect();
-        assert_eq!(
-            stages,
-            [TextOnly, TextOnly, NoOverview, NoOverview, NoOverview, Full]
-        );
+        assert_eq!(stages, [NoOverview; 6]);
+        drop(spool);
+
+        // Smaller still: plate patches go, oldest first.
+        let max = no_overview * 5 + text * 2 + 10;
+        let spool = Spool::open(&cfg(dir.path(), max)).unwrap();
+        spool.append(&[make(6)]).unwrap();
+        let stages: Vec<Stage> = spool.keys().iter().map(|&k| stage_of(&spool, k)).collect();
+        assert_eq!(&stages[..3], [TextOnly, TextOnly, NoOverview]);
+        assert_eq!(stages.len(), 7);
         let s = spool.stats();
-        assert_eq!((s.pending, s.dropped), (6, 0));
+        assert_eq!((s.pending, s.dropped, s.shed_plates), (7, 0, 2));
         assert!(s.bytes <= max, "{} > {max}", s.bytes);
         drop(spool);
 
         // Text reads alone over the cap: the oldest go.
-        let max = full + text * 3 + 10;
+        let max = text * 4 + 10;
         let spool = Spool::open(&cfg(dir.path(), max)).unwrap();
-        spool.append(&[make(6)]).unwrap();
+        let last = make(7);
+        spool.append(std::slice::from_ref(&last)).unwrap();
         let s = spool.stats();
         assert!(s.bytes <= max, "{} > {max}", s.bytes);
-        assert_eq!(s.pending, 4);
-        assert_eq!(s.dropped, 3);
+        assert_eq!((s.pending, s.dropped), (4, 4));
         let left: Vec<Uuid> = drain(&spool).iter().map(|e| e.read_id).collect();
-        assert_eq!(left[0], reads[3].read_id);
+        assert_eq!(left[0], reads[4].read_id);
+        assert_eq!(left[3], last.read_id);
         // The drops are on disk too.
         drop(spool);
         assert_eq!(
@@ -731,11 +748,14 @@ mod tests {
     }
 
     #[test]
-    fn reads_larger_than_the_cap_are_refused_and_nothing_is_dropped() {
+    fn reads_whose_text_passes_the_cap_are_refused_and_nothing_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(&cfg(dir.path(), 4000)).unwrap();
         spool.append(&[read("a", 1, 10)]).unwrap();
-        let err = spool.append(&[read("a", 2, 10_000)]).unwrap_err();
+        // Images would be shed; text this long cannot be.
+        let mut huge = read("a", 2, 10_000);
+        huge.vrm = "X".repeat(5000);
+        let err = spool.append(&[huge]).unwrap_err();
         assert!(matches!(err, SpoolError::TooLarge { .. }), "{err}");
         assert!(err.to_string().contains("spool"), "{err}");
         assert_eq!(spool.stats().pending, 1);

@@ -7,6 +7,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::logging::message_id;
 
@@ -51,9 +52,28 @@ impl OpenFailure {
     }
 }
 
+/// How long an open waits for sled's file lock: sled finishes writes of a
+/// database just dropped (a reopen) on background threads.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
 /// Opens sled at `path`. sled can panic on damaged files; that is caught
 /// and reported as damage.
 pub(super) fn open(path: &Path) -> Result<Handles, OpenFailure> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match open_once(path) {
+            Err(OpenFailure::Sled(sled::Error::Io(e)))
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_once(path: &Path) -> Result<Handles, OpenFailure> {
     catch_unwind(AssertUnwindSafe(|| -> Result<Handles, sled::Error> {
         let db = sled::Config::new()
             .path(path)

@@ -111,6 +111,10 @@ impl Writer {
     fn store(&mut self, batch: &[Read]) {
         match self.spool.append(batch) {
             Ok(()) => {
+                // Fault tests take this line as the process's word that the read is stored.
+                for r in batch {
+                    log::debug!(READ_ID:% = r.read_id; "stored read {}", r.read_id);
+                }
                 self.stats
                     .stored
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -262,7 +266,9 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::sync_channel(16);
         // Queue all three before the writer starts, so they form one batch.
         tx.send(read(1, 10)).unwrap();
-        tx.send(read(2, 100_000)).unwrap();
+        let mut huge = read(2, 10);
+        huge.vrm = "X".repeat(60_000);
+        tx.send(huge).unwrap();
         tx.send(read(3, 10)).unwrap();
         drop(tx);
         spawn_writer(spool.clone(), rx, Arc::new(Notify::new()), stats.clone())
