@@ -157,3 +157,102 @@ fn broker_outages_lose_nothing_and_keep_order_per_camera() {
     );
     faults_support::assert_fifo_per_camera(&arrivals, &stored);
 }
+
+/// Whether this process may make a private mount namespace with a tmpfs.
+fn can_mount_tmpfs() -> Result<(), String> {
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("d=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs \"$d\" && umount \"$d\" && rmdir \"$d\"")
+        .output()
+        .map_err(|e| format!("cannot run unshare: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+#[test]
+#[ignore = "long: fills a small tmpfs (~1 min)"]
+fn a_full_disk_is_survived_and_writes_resume_when_space_returns() {
+    if let Err(why) = can_mount_tmpfs() {
+        eprintln!("SKIPPED: no private mount namespace with a tmpfs here: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clip = clip(dir.path(), 6, 23);
+    let mut broker = Mosquitto::start_persistent();
+    let sub = Subscriber::persistent(broker.port(), "anpr/#", "faults-enospc-sub");
+    broker.stop();
+
+    // The spool lives on a 4 MiB tmpfs, mostly taken by a ballast file that
+    // the test deletes later ("space returns"). max_bytes is far above it:
+    // the disk fills first.
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let cfg = config(&small, broker.port(), &[gst_camera("cam-01", &clip)], 8);
+    let script = format!(
+        "mount -t tmpfs -o size=4m tmpfs {small} && \
+         dd if=/dev/zero of={small}/ballast bs=1k count=2600 2>/dev/null && \
+         exec {anprd} run --config {cfg}",
+        small = small.display(),
+        anprd = env!("CARGO_BIN_EXE_anprd"),
+        cfg = dir.path().join("anprd.toml").display(),
+    );
+    // config() wrote anprd.toml next to the spool dir; keep it outside the tmpfs.
+    std::fs::rename(&cfg, dir.path().join("anprd.toml")).unwrap();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", &script]);
+    let d = Daemon::spawn(cmd, &dir.path().join("anprd.toml"), "enospc");
+
+    d.wait_log("spool cannot be written", Duration::from_secs(240));
+    // Capture keeps going while nothing can be stored.
+    let not_stored = |log: &str| log.matches("not stored: spool not writable").count();
+    let before = not_stored(&d.log());
+    let full_at = Instant::now();
+    d.wait_log_until(Duration::from_secs(60), |log| not_stored(log) >= before + 3);
+    let full_for = full_at.elapsed();
+    // No busy loop: at most about one reopen attempt a second.
+    let attempts = d.log().matches("spool not reopened yet").count();
+    assert!(
+        attempts as f64 <= full_for.as_secs_f64() + 3.0,
+        "{attempts} reopen attempts in {full_for:?}"
+    );
+
+    // Space returns.
+    let ballast = format!("/proc/{}/root{}/ballast", d.pid(), small.display());
+    std::fs::remove_file(&ballast).unwrap_or_else(|e| panic!("remove {ballast}: {e}"));
+    d.wait_log("spool writes work again", Duration::from_secs(120));
+    let log = d.log();
+    let stored = stored_ids(&log);
+    let lost_line = log
+        .lines()
+        .find(|l| l.contains("spool writes work again"))
+        .unwrap()
+        .to_string();
+    eprintln!(
+        "full disk for {full_for:?}+: {lost_line}; {} reads stored",
+        stored.len()
+    );
+
+    // Everything stored arrives once the broker is back.
+    broker.start_again();
+    let want: HashSet<Uuid> = stored.iter().copied().collect();
+    sub.try_wait_until(Duration::from_secs(60), |m| {
+        let seen: HashSet<Uuid> = m.iter().filter_map(read_id_of).collect();
+        want.is_subset(&seen)
+    })
+    .unwrap_or_else(|got| {
+        panic!(
+            "{} of {} stored reads arrived:\n{}",
+            got.len(),
+            want.len(),
+            d.log()
+        )
+    });
+    let (status, log) = d.stop();
+    assert!(
+        status.success(),
+        "anprd exits cleanly after a full disk:\n{log}"
+    );
+}

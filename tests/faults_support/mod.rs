@@ -127,10 +127,15 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Path, name: &str) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_anprd"));
+        cmd.args(["run", "--config"]).arg(config);
+        Self::spawn(cmd, config, name)
+    }
+
+    /// Runs `cmd` (which must end by exec'ing anprd, so its pid is anprd's).
+    pub fn spawn(mut cmd: Command, config: &Path, name: &str) -> Daemon {
         let log = config.with_file_name(format!("anprd-{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_anprd"))
-            .args(["run", "--config"])
-            .arg(config)
+        let child = cmd
             .stderr(std::fs::File::create(&log).unwrap())
             .stdout(Stdio::null())
             .spawn()
@@ -155,6 +160,19 @@ impl Daemon {
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `done` holds for the log.
+    pub fn wait_log_until(&self, timeout: Duration, done: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !done(&self.log()) {
+            assert!(
+                Instant::now() < deadline,
+                "log condition not met after {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
