@@ -28,6 +28,16 @@ pub fn small_read(i: usize) -> Read {
     }
 }
 
+/// A spool in `dir` with room for everything a bench stores.
+pub fn open_spool(dir: &std::path::Path) -> anprd::spool::Spool {
+    anprd::spool::Spool::open(&anprd::config::SpoolConfig {
+        path: dir.join("spool"),
+        max_bytes: 1 << 30,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
 pub fn per_s(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }

@@ -11,9 +11,8 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anprd::config::{MqttConfig, SpoolConfig};
+use anprd::config::MqttConfig;
 use anprd::health::Stats;
-use anprd::spool::Spool;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 const WINDOW: u16 = 32;
@@ -86,12 +85,7 @@ async fn raw_loop(port: u16, payloads: &[Vec<u8>], round: usize) -> f64 {
 /// Fills a spool with `n` reads, then times anprd's forwarder draining it.
 fn forwarder(rt: &tokio::runtime::Runtime, url: String, n: usize, round: usize) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::open(&SpoolConfig {
-        path: dir.path().join("spool"),
-        max_bytes: 1 << 30,
-        ..Default::default()
-    })
-    .unwrap();
+    let spool = common::open_spool(dir.path());
     let reads: Vec<_> = (0..n).map(common::small_read).collect();
     for chunk in reads.chunks(256) {
         spool.append(chunk).unwrap();

@@ -8,8 +8,7 @@ mod common;
 
 use std::time::Instant;
 
-use anprd::config::SpoolConfig;
-use anprd::spool::{Spool, frame};
+use anprd::spool::frame;
 
 fn main() {
     let full = common::full_run();
@@ -68,12 +67,7 @@ fn raw_sled(framed: &[Vec<u8>], group: usize) -> f64 {
 /// The spool: framing, index and cap accounting included.
 fn spool(reads: &[anprd::record::Read], group: usize) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::open(&SpoolConfig {
-        path: dir.path().join("spool"),
-        max_bytes: 1 << 30,
-        ..Default::default()
-    })
-    .unwrap();
+    let spool = common::open_spool(dir.path());
     let t = Instant::now();
     for chunk in reads.chunks(group) {
         spool.append(chunk).unwrap();
