@@ -256,3 +256,27 @@ fn a_full_disk_is_survived_and_writes_resume_when_space_returns() {
         "anprd exits cleanly after a full disk:\n{log}"
     );
 }
+
+#[test]
+fn anprd_starts_on_a_spool_it_cannot_open_by_quarantining_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start();
+    spool_backlog(dir.path(), "cam-02", 10);
+    // sled's config file, overwritten: sled refuses to open the spool.
+    std::fs::write(dir.path().join("spool/conf"), b"\x01\x02garbage\xff").unwrap();
+    let cfg = config(dir.path(), broker.port(), &[], 8);
+    let d = Daemon::start(&cfg, "quarantine");
+    d.wait_log("broker connected", Duration::from_secs(20));
+    let (status, log) = d.stop();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("moved aside to"), "{log}");
+    let kept = std::fs::read_dir(dir.path().join("spool.quarantine"))
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1, "the damaged spool is kept");
+    // The next start finds a healthy spool: no quarantine loop.
+    let d = Daemon::start(&cfg, "after-quarantine");
+    d.wait_log("broker connected", Duration::from_secs(20));
+    let (status, log) = d.stop();
+    assert!(status.success() && !log.contains("moved aside to"), "{log}");
+}

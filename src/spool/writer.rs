@@ -24,8 +24,10 @@ const MAX_BATCH: usize = 256;
 /// How often reads past `max_age_days` are looked for when none arrive.
 const EXPIRY_EVERY: Duration = Duration::from_secs(60);
 /// Least time between attempts to reopen a spool that failed to write, so a
-/// full disk costs a retry a second, not a busy loop.
-const REOPEN_EVERY: Duration = Duration::from_secs(1);
+/// full disk costs a retry now and then, not a busy loop. Doubles while the
+/// writes keep failing (a reopen re-indexes the whole spool), up to a minute.
+const REOPEN_FIRST: Duration = Duration::from_secs(1);
+const REOPEN_MAX: Duration = Duration::from_secs(60);
 
 /// Group commit: takes reads from the channel, batches what arrives within
 /// ~10 ms (up to 256), inserts them, ONE flush per batch, then counts
@@ -33,7 +35,7 @@ const REOPEN_EVERY: Duration = Duration::from_secs(1);
 /// Exits after a final flush once the channel is closed. On write failure
 /// (disk full, I/O error): raises SPOOL_WRITE_FAILED once, counts each read
 /// not stored in `stats.store_failed`, keeps taking reads (so capture never
-/// stalls) and reopens the spool at most once a second until writes work.
+/// stalls) and reopens the spool (backing off from 1 s to 1 min) until writes work.
 pub fn spawn_writer(
     spool: Spool,
     reads: Receiver<Read>,
@@ -49,6 +51,7 @@ pub fn spawn_writer(
                 stats,
                 failing: None,
                 last_reopen: None,
+                reopen_wait: REOPEN_FIRST,
             };
             let mut closed = false;
             let mut next_expiry = Instant::now();
@@ -90,6 +93,7 @@ struct Writer {
     /// Reads not stored since writes began failing; `None` while they work.
     failing: Option<u64>,
     last_reopen: Option<Instant>,
+    reopen_wait: Duration,
 }
 
 impl Writer {
@@ -119,6 +123,7 @@ impl Writer {
                     .stored
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 self.stored.notify_one();
+                self.reopen_wait = REOPEN_FIRST;
                 if let Some(lost) = self.failing.take() {
                     log::warn!(
                         MESSAGE_ID = message_id::SPOOL_WRITE_FAILED;
@@ -180,8 +185,11 @@ impl Writer {
     }
 
     fn try_reopen(&mut self) {
-        if self.last_reopen.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
-            return;
+        if let Some(t) = self.last_reopen {
+            if t.elapsed() < self.reopen_wait {
+                return;
+            }
+            self.reopen_wait = (self.reopen_wait * 2).min(REOPEN_MAX);
         }
         self.last_reopen = Some(Instant::now());
         match self.spool.reopen() {
