@@ -177,6 +177,17 @@ pub struct SpoolConfig {
     /// ...or the name of a systemd credential (`LoadCredentialEncrypted=`).
     #[serde(default)]
     pub key_credential: Option<String>,
+    /// Reads older than this (by capture time) are removed unsent: forces keep
+    /// local copies about a week, so older ones are of no use to them.
+    #[serde(default = "default_max_age_days")]
+    pub max_age_days: u32,
+}
+
+impl SpoolConfig {
+    /// `max_age_days` as a duration.
+    pub fn max_age(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.max_age_days) * 86_400)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +222,9 @@ fn default_spool_path() -> PathBuf {
 fn default_max_bytes() -> u64 {
     2 * 1024 * 1024 * 1024
 }
+fn default_max_age_days() -> u32 {
+    7
+}
 fn default_min_confidence() -> f32 {
     0.5
 }
@@ -237,6 +251,7 @@ impl Default for SpoolConfig {
             max_bytes: default_max_bytes(),
             key_file: None,
             key_credential: None,
+            max_age_days: default_max_age_days(),
         }
     }
 }
@@ -563,6 +578,15 @@ impl Config {
                 format!("{name:?} is not a credential name (a file name, no '/')"),
             );
         }
+        if !(1..=MAX_SPOOL_AGE_DAYS).contains(&self.spool.max_age_days) {
+            bad(
+                vec![Key("spool"), Key("max_age_days")],
+                format!(
+                    "must be between 1 and {MAX_SPOOL_AGE_DAYS} days, not {}",
+                    self.spool.max_age_days
+                ),
+            );
+        }
         let c = self.recognise.min_confidence;
         if !(0.0..=1.0).contains(&c) {
             bad(
@@ -656,6 +680,9 @@ impl Config {
 
 /// The smallest spool worth having: a few hundred reads with images.
 pub const MIN_SPOOL_BYTES: u64 = 1024 * 1024;
+
+/// The longest a read may wait in the spool: a year.
+pub const MAX_SPOOL_AGE_DAYS: u32 = 366;
 
 /// Ids are opaque tokens used as MQTT topic levels and client id: ASCII
 /// letters, digits, `-` and `_`, at most 64 characters. No spaces, so free

@@ -5,19 +5,48 @@
 //! payload goes out byte for byte as it was made. All integers big-endian:
 //!
 //! ```text
-//! version u8 (1) | read_id [16] | captured_at i64 | camera_id len u16 | camera_id | payload…
+//! v2: version u8 (2) | stage u8 | read_id [16] | captured_at i64 | camera_id len u16 | camera_id | payload…
+//! v1: version u8 (1) |            read_id [16] | captured_at i64 | camera_id len u16 | camera_id | payload…
 //! ```
+//!
+//! `stage` says which images a full spool has already removed ([`Stage`]);
+//! v1 frames (written before shedding existed) are read as [`Stage::Full`].
+//! Every encode and decode of a stored value happens in this file.
 
 use uuid::Uuid;
 
 use crate::capture::UtcMillis;
 use crate::record::Read;
 
-/// Bumped when the layout changes; older frames are then refused, not misread.
-pub const VERSION: u8 = 1;
+/// Bumped when the layout changes; unknown versions are refused, not misread.
+pub const VERSION: u8 = 2;
+/// The first layout, still read.
+const VERSION_1: u8 = 1;
 
-/// Bytes before the camera id.
-const FIXED: usize = 1 + 16 + 8 + 2;
+/// Bytes after the version (and stage) before the camera id.
+const FIXED: usize = 16 + 8 + 2;
+
+/// How much of a read a full spool has kept, in the order it sheds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// Text, plate patch and overview image.
+    Full = 0,
+    /// The overview image was removed.
+    NoOverview = 1,
+    /// Both images were removed: the text read only.
+    TextOnly = 2,
+}
+
+impl Stage {
+    fn from_u8(b: u8) -> Result<Stage, FrameError> {
+        match b {
+            0 => Ok(Stage::Full),
+            1 => Ok(Stage::NoOverview),
+            2 => Ok(Stage::TextOnly),
+            other => Err(FrameError::Stage(other)),
+        }
+    }
+}
 
 /// One spooled read, as the forwarder needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +64,7 @@ pub struct Header<'a> {
     pub read_id: Uuid,
     pub camera_id: &'a str,
     pub captured_at: UtcMillis,
+    pub stage: Stage,
     /// Where the payload starts in the frame.
     pub payload_at: usize,
 }
@@ -43,8 +73,12 @@ pub struct Header<'a> {
 pub enum FrameError {
     #[error("frame is {have} bytes, too short for its header ({need} bytes)")]
     Truncated { need: usize, have: usize },
-    #[error("frame version {0}, expected {VERSION}")]
+    #[error("frame version {0}, expected {VERSION_1} or {VERSION}")]
     Version(u8),
+    #[error("frame stage {0} is unknown")]
+    Stage(u8),
+    #[error("payload: {0}")]
+    Payload(String),
     #[error("camera id is not UTF-8")]
     CameraId,
     #[error("camera id {0:?} is longer than 65535 bytes")]
@@ -53,12 +87,17 @@ pub enum FrameError {
 
 /// Frames a read for the spool.
 pub fn encode(read: &Read) -> Result<Vec<u8>, FrameError> {
+    encode_at(read, Stage::Full)
+}
+
+fn encode_at(read: &Read, stage: Stage) -> Result<Vec<u8>, FrameError> {
     let cam = read.camera_id.as_bytes();
     let cam_len = u16::try_from(cam.len())
         .map_err(|_| FrameError::CameraIdTooLong(read.camera_id.clone()))?;
     let payload = read.to_payload();
-    let mut out = Vec::with_capacity(FIXED + cam.len() + payload.len());
+    let mut out = Vec::with_capacity(2 + FIXED + cam.len() + payload.len());
     out.push(VERSION);
+    out.push(stage as u8);
     out.extend_from_slice(read.read_id.as_bytes());
     out.extend_from_slice(&read.captured_at.to_be_bytes());
     out.extend_from_slice(&cam_len.to_be_bytes());
@@ -67,21 +106,45 @@ pub fn encode(read: &Read) -> Result<Vec<u8>, FrameError> {
     Ok(out)
 }
 
+/// Re-frames a stored read with less kept: the overview removed for
+/// [`Stage::NoOverview`], both images for [`Stage::TextOnly`]. Removed images
+/// are published as empty strings.
+pub fn shed(frame: &[u8], to: Stage) -> Result<Vec<u8>, FrameError> {
+    let h = decode_header(frame)?;
+    let mut read = Read::from_payload(&frame[h.payload_at..])
+        .map_err(|e| FrameError::Payload(e.to_string()))?;
+    if to >= Stage::NoOverview {
+        read.overview_jpeg = Vec::new();
+    }
+    if to >= Stage::TextOnly {
+        read.plate_jpeg = Vec::new();
+    }
+    encode_at(&read, to.max(h.stage))
+}
+
 /// Reads the header only (cheap: no payload copy).
 pub fn decode_header(frame: &[u8]) -> Result<Header<'_>, FrameError> {
-    if frame.len() < FIXED {
+    let (stage, rest) = match frame.first() {
+        Some(&VERSION) => match frame.get(1) {
+            Some(&b) => (Stage::from_u8(b)?, &frame[2..]),
+            None => (Stage::Full, &frame[1..]),
+        },
+        Some(&VERSION_1) => (Stage::Full, &frame[1..]),
+        Some(&v) => return Err(FrameError::Version(v)),
+        None => (Stage::Full, frame),
+    };
+    let skipped = frame.len() - rest.len();
+    let fixed = skipped + FIXED;
+    if frame.len() < fixed {
         return Err(FrameError::Truncated {
-            need: FIXED,
+            need: fixed,
             have: frame.len(),
         });
     }
-    if frame[0] != VERSION {
-        return Err(FrameError::Version(frame[0]));
-    }
-    let read_id = Uuid::from_bytes(frame[1..17].try_into().expect("16 bytes"));
-    let captured_at = i64::from_be_bytes(frame[17..25].try_into().expect("8 bytes"));
-    let cam_len = u16::from_be_bytes(frame[25..27].try_into().expect("2 bytes")) as usize;
-    let payload_at = FIXED + cam_len;
+    let read_id = Uuid::from_bytes(rest[0..16].try_into().expect("16 bytes"));
+    let captured_at = i64::from_be_bytes(rest[16..24].try_into().expect("8 bytes"));
+    let cam_len = u16::from_be_bytes(rest[24..26].try_into().expect("2 bytes")) as usize;
+    let payload_at = fixed + cam_len;
     if frame.len() < payload_at {
         return Err(FrameError::Truncated {
             need: payload_at,
@@ -89,11 +152,12 @@ pub fn decode_header(frame: &[u8]) -> Result<Header<'_>, FrameError> {
         });
     }
     let camera_id =
-        std::str::from_utf8(&frame[FIXED..payload_at]).map_err(|_| FrameError::CameraId)?;
+        std::str::from_utf8(&frame[fixed..payload_at]).map_err(|_| FrameError::CameraId)?;
     Ok(Header {
         read_id,
         camera_id,
         captured_at,
+        stage,
         payload_at,
     })
 }
@@ -149,18 +213,55 @@ mod tests {
         let frame = encode(&read("cam-1")).unwrap();
         assert_eq!(
             decode(&frame[..10]).unwrap_err(),
-            FrameError::Truncated { need: 27, have: 10 }
+            FrameError::Truncated { need: 28, have: 10 }
         );
         assert_eq!(
-            decode(&frame[..29]).unwrap_err(),
-            FrameError::Truncated { need: 32, have: 29 }
+            decode(&frame[..30]).unwrap_err(),
+            FrameError::Truncated { need: 33, have: 30 }
         );
-        let mut v2 = frame.clone();
-        v2[0] = 2;
-        assert_eq!(decode(&v2).unwrap_err(), FrameError::Version(2));
+        assert!(decode(&[]).is_err());
+        assert!(decode(&[VERSION]).is_err());
+        let mut v3 = frame.clone();
+        v3[0] = 3;
+        assert_eq!(decode(&v3).unwrap_err(), FrameError::Version(3));
+        let mut stage = frame.clone();
+        stage[1] = 9;
+        assert_eq!(decode(&stage).unwrap_err(), FrameError::Stage(9));
         let mut bad_utf8 = frame.clone();
-        bad_utf8[27] = 0xff;
+        bad_utf8[28] = 0xff;
         assert_eq!(decode(&bad_utf8).unwrap_err(), FrameError::CameraId);
+    }
+
+    #[test]
+    fn version_1_frames_are_still_read() {
+        let r = read("cam-1");
+        let mut v1 = encode(&r).unwrap();
+        v1.remove(1);
+        v1[0] = VERSION_1;
+        let e = decode(&v1).unwrap();
+        assert_eq!(e.read_id, r.read_id);
+        assert_eq!(e.payload, r.to_payload());
+        assert_eq!(decode_header(&v1).unwrap().stage, Stage::Full);
+    }
+
+    #[test]
+    fn shedding_removes_the_overview_then_the_plate_and_keeps_the_text() {
+        let r = read("cam-1");
+        let full = encode(&r).unwrap();
+        let no_overview = shed(&full, Stage::NoOverview).unwrap();
+        let h = decode_header(&no_overview).unwrap();
+        assert_eq!((h.read_id, h.stage), (r.read_id, Stage::NoOverview));
+        let back = Read::from_payload(&decode(&no_overview).unwrap().payload).unwrap();
+        assert!(back.overview_jpeg.is_empty());
+        assert_eq!(back.plate_jpeg, r.plate_jpeg);
+        assert_eq!(back.vrm, r.vrm);
+        let text = shed(&no_overview, Stage::TextOnly).unwrap();
+        let back = Read::from_payload(&decode(&text).unwrap().payload).unwrap();
+        assert!(back.plate_jpeg.is_empty() && back.overview_jpeg.is_empty());
+        assert_eq!((back.read_id, back.captured_at), (r.read_id, r.captured_at));
+        // Never back up a stage.
+        let again = shed(&text, Stage::NoOverview).unwrap();
+        assert_eq!(decode_header(&again).unwrap().stage, Stage::TextOnly);
     }
 
     #[test]

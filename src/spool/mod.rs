@@ -6,32 +6,37 @@
 //! removed once the broker acknowledged it, so a crash or an outage loses
 //! nothing. An in-memory index (rebuilt by one scan at open) keeps counts,
 //! bytes and ages, so [`Spool::stats`] is cheap and the forwarder can walk the
-//! queue without scanning sled.
+//! queue without scanning sled. docs/delivery.md is the contract.
 //!
-//! The size cap counts the bytes of keys and values, not sled's files (which
-//! run larger: sled logs and compacts). When an append would pass the cap the
-//! oldest reads are dropped, each logged and counted.
+//! Limits live in `limits.rs` (size cap, age), opening and quarantine of a
+//! damaged spool in `open.rs`. sled refuses every write after one I/O error
+//! (a full disk, say) until it is reopened: [`Spool::reopen`] does that in
+//! place, so clones held by the writer and the forwarder keep working.
 
 pub mod frame;
+mod index;
+mod limits;
+mod open;
 mod writer;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use uuid::Uuid;
 
 use crate::capture::UtcMillis;
 use crate::config::SpoolConfig;
+use crate::logging::message_id;
 use crate::record::Read;
 use crate::seal::{SealError, Sealer};
 
-pub use frame::Entry;
+pub use frame::{Entry, Stage};
 pub use writer::spawn_writer;
 
-/// sled's page cache; its default (1 GiB) is far more than an edge box should give.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+use index::{Index, Meta};
+use open::{Handles, OpenFailure};
 
 /// Bytes a key adds to the accounted size.
 const KEY_BYTES: u64 = 8;
@@ -40,27 +45,36 @@ const KEY_BYTES: u64 = 8;
 pub struct SpoolStats {
     /// Reads stored and not yet acknowledged by the broker.
     pub pending: u64,
-    /// Their size as accounted against `max_bytes`.
+    /// Their size as accounted against `max_bytes` (sled's files run larger).
     pub bytes: u64,
     /// Capture time of the oldest pending read.
     pub oldest_captured_at: Option<UtcMillis>,
-    /// Reads dropped unsent to respect `max_bytes`, since open.
+    /// Overview images removed to respect `max_bytes`, since start.
+    pub shed_overviews: u64,
+    /// Plate patches removed to respect `max_bytes`, since start.
+    pub shed_plates: u64,
+    /// Whole reads dropped unsent to respect `max_bytes`, since start.
     pub dropped: u64,
+    /// Reads removed unsent because they passed `max_age_days`, since start.
+    pub expired: u64,
+    /// Records moved to the corrupt tree, since start.
+    pub quarantined: u64,
+    /// Whether the spool was moved aside into quarantine at start.
+    pub spool_quarantined: bool,
+    /// False while the spool cannot be written (e.g. after a full disk, until reopened).
+    pub writable: bool,
+}
+
+impl SpoolStats {
+    /// Age of the oldest pending read at `now`, in whole seconds.
+    pub fn oldest_age_s(&self, now: UtcMillis) -> Option<u64> {
+        self.oldest_captured_at
+            .map(|t| (now.saturating_sub(t) / 1000).max(0) as u64)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
-    #[error("spool {path}: cannot open: {source}")]
-    Open { path: PathBuf, source: sled::Error },
-    #[error("spool {path}: {source}")]
-    Db { path: PathBuf, source: sled::Error },
-    #[error("spool {path}: read {read_id} of camera {camera_id}: {source}")]
-    Frame {
-        path: PathBuf,
-        read_id: Uuid,
-        camera_id: String,
-        source: frame::FrameError,
-    },
     /// Sealed records the configured key cannot open: refused whole rather
     /// than set aside one by one, which would empty the queue.
     #[error("spool {path}: {sealed} stored reads cannot be opened: {source}")]
@@ -69,7 +83,28 @@ pub enum SpoolError {
         sealed: usize,
         source: SealError,
     },
-    #[error("spool {path}: {count} reads need {bytes} bytes, more than max_bytes {max_bytes}")]
+    #[error("spool {path}: cannot open: {source}")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("spool {path}: cannot open ({why}) nor move it aside: {source}")]
+    Quarantine {
+        path: PathBuf,
+        why: String,
+        source: std::io::Error,
+    },
+    #[error("spool {path}: {source}")]
+    Db { path: PathBuf, source: sled::Error },
+    #[error("spool {path}: not open after a write failure; reopening")]
+    Unavailable { path: PathBuf },
+    #[error("spool {path}: read {read_id} of camera {camera_id}: {source}")]
+    Frame {
+        path: PathBuf,
+        read_id: Uuid,
+        camera_id: String,
+        source: frame::FrameError,
+    },
+    #[error(
+        "spool {path}: {count} reads need {bytes} bytes without images, more than max_bytes {max_bytes}"
+    )]
     TooLarge {
         path: PathBuf,
         count: usize,
@@ -78,168 +113,125 @@ pub enum SpoolError {
     },
 }
 
+impl SpoolError {
+    /// sled failed (I/O): it needs [`Spool::reopen`] before it writes again.
+    pub fn needs_reopen(&self) -> bool {
+        matches!(self, SpoolError::Db { .. } | SpoolError::Unavailable { .. })
+    }
+}
+
 /// A cheap handle on the spool; clones share one database.
 #[derive(Clone)]
 pub struct Spool {
     inner: Arc<Inner>,
 }
 
+#[derive(Default)]
+struct Counters {
+    shed_overviews: AtomicU64,
+    shed_plates: AtomicU64,
+    dropped: AtomicU64,
+    expired: AtomicU64,
+    quarantined: AtomicU64,
+}
+
 struct Inner {
     path: PathBuf,
-    db: sled::Db,
-    reads: sled::Tree,
-    /// Records that could not be decoded, set aside so they cannot stall the queue.
-    corrupt: sled::Tree,
+    /// `None` between a failed reopen and the next successful one.
+    handles: RwLock<Option<Handles>>,
     max_bytes: u64,
+    max_age_ms: i64,
     /// Seals values on the way in, opens them on the way out (`crate::seal`).
     sealer: Sealer,
     index: Mutex<Index>,
+    counters: Counters,
+    /// The cap was reached and logged; cleared once appends fit again.
+    at_cap: AtomicBool,
+    spool_quarantined: AtomicBool,
     /// Appends run one at a time, so the cap decision holds until they land.
     append_lock: Mutex<()>,
 }
 
-/// What the spool knows about a pending read without touching sled.
-#[derive(Debug, Clone, Copy)]
-struct Meta {
-    read_id: Uuid,
-    captured_at: UtcMillis,
-    bytes: u64,
-}
-
-#[derive(Default)]
-struct Index {
-    entries: BTreeMap<u64, Meta>,
-    /// (captured_at, key): the oldest capture in O(log n).
-    by_age: BTreeSet<(UtcMillis, u64)>,
-    bytes: u64,
-    dropped: u64,
-    /// Highest key ever seen, so keys keep rising whatever sled's id counter says.
-    high_water: Option<u64>,
-}
-
-impl Index {
-    fn insert(&mut self, key: u64, meta: Meta) {
-        if let Some(old) = self.entries.insert(key, meta) {
-            self.by_age.remove(&(old.captured_at, key));
-            self.bytes -= old.bytes;
-        }
-        self.by_age.insert((meta.captured_at, key));
-        self.bytes += meta.bytes;
-        self.high_water = Some(self.high_water.map_or(key, |h| h.max(key)));
-    }
-
-    /// The reads that give way so `incoming` more bytes fit under `max_bytes`:
-    /// the oldest first. The one place that decides what a full spool sheds.
-    fn make_room(&self, incoming: u64, max_bytes: u64) -> Vec<u64> {
-        let mut victims = Vec::new();
-        let mut bytes = self.bytes;
-        for (&key, meta) in &self.entries {
-            if bytes + incoming <= max_bytes {
-                break;
-            }
-            bytes -= meta.bytes;
-            victims.push(key);
-        }
-        victims
-    }
-
-    fn remove(&mut self, key: u64) -> Option<Meta> {
-        let meta = self.entries.remove(&key)?;
-        self.by_age.remove(&(meta.captured_at, key));
-        self.bytes -= meta.bytes;
-        Some(meta)
-    }
-}
-
 impl Spool {
-    /// Opens (or creates) the spool and indexes what it holds.
+    /// Opens (or creates) the spool and indexes what it holds. A spool too
+    /// damaged to open is moved into quarantine and a fresh one started.
     pub fn open(cfg: &SpoolConfig) -> Result<Spool, SpoolError> {
         Spool::open_sealed(cfg, Sealer::clear())
     }
 
     /// Opens the spool, sealing what it stores with `sealer`. Fails if it
-    /// holds sealed reads that `sealer` cannot open (no key, wrong key).
+    /// holds sealed reads that `sealer` cannot open (no key, wrong key): the
+    /// reads are intact, so they are neither quarantined nor set aside.
     pub fn open_sealed(cfg: &SpoolConfig, sealer: Sealer) -> Result<Spool, SpoolError> {
-        let path = cfg.path.clone();
-        let open_err = |source| SpoolError::Open {
-            path: path.clone(),
-            source,
-        };
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(open_err)?;
-        let reads = db.open_tree("reads").map_err(open_err)?;
-        let corrupt = db.open_tree("corrupt").map_err(open_err)?;
         let spool = Spool {
             inner: Arc::new(Inner {
-                path: path.clone(),
-                db,
-                reads,
-                corrupt,
+                path: cfg.path.clone(),
+                handles: RwLock::new(None),
                 max_bytes: cfg.max_bytes,
+                max_age_ms: i64::try_from(cfg.max_age().as_millis()).unwrap_or(i64::MAX),
                 sealer,
                 index: Mutex::new(Index::default()),
+                counters: Counters::default(),
+                at_cap: AtomicBool::new(false),
+                spool_quarantined: AtomicBool::new(false),
                 append_lock: Mutex::new(()),
             }),
         };
-        spool.scan()?;
+        spool.open_in_place()?;
         Ok(spool)
     }
 
-    /// Builds the index from disk, setting aside records that do not decode.
-    fn scan(&self) -> Result<(), SpoolError> {
-        let mut index = Index::default();
-        let mut bad = Vec::new();
-        let (mut opened, mut unopened) = (0, Vec::new());
-        for item in self.inner.reads.iter() {
-            let (k, stored) = item.map_err(|e| self.db_err(e))?;
-            let v = match key_of(&k).map(|key| self.inner.sealer.open(key, &stored)) {
-                Some(Ok(v)) => {
-                    opened += usize::from(crate::seal::is_sealed(&stored));
-                    v
-                }
-                Some(Err(e)) => {
-                    unopened.push((k, e));
-                    continue;
-                }
-                None => std::borrow::Cow::Borrowed(&stored[..]),
-            };
-            match (key_of(&k), frame::decode_header(&v)) {
-                (Some(key), Ok(h)) => index.insert(
-                    key,
-                    Meta {
-                        read_id: h.read_id,
-                        captured_at: h.captured_at,
-                        bytes: KEY_BYTES + stored.len() as u64,
-                    },
-                ),
-                (Some(key), Err(e)) => bad.push((k, format!("record {key}: {e}"))),
-                (None, _) => bad.push((k, "key is not 8 bytes".to_string())),
+    /// Closes sled and opens it again (after a write failure: sled refuses
+    /// all writes after one I/O error), then re-indexes what is on disk.
+    pub fn reopen(&self) -> Result<(), SpoolError> {
+        let _one_at_a_time = self.append_guard();
+        // sled holds a file lock until its last handle is gone.
+        self.write_handles().take();
+        self.open_in_place()
+    }
+
+    fn open_in_place(&self) -> Result<(), SpoolError> {
+        let path = &self.inner.path;
+        let attempt = || -> Result<(Handles, Scan), OpenFailure> {
+            let h = open::open(path)?;
+            let found = scan(&h, &self.inner.sealer)?;
+            Ok((h, found))
+        };
+        let (
+            h,
+            Scan {
+                index,
+                bad,
+                unopenable,
+            },
+        ) = match attempt() {
+            Ok(found) => found,
+            Err(why) if why.is_damage() => {
+                open::quarantine(path, &why).map_err(|source| SpoolError::Quarantine {
+                    path: path.clone(),
+                    why: why.to_string(),
+                    source,
+                })?;
+                self.inner.spool_quarantined.store(true, Ordering::Relaxed);
+                attempt().map_err(|e| self.open_err(e))?
             }
-        }
-        // None opens: the key is missing or wrong, and the reads are intact.
-        // Some open: the others were altered or moved, so set them aside.
-        if opened == 0
-            && let Some((_, first)) = unopened.pop()
-        {
+            Err(e) => return Err(self.open_err(e)),
+        };
+        if let Some((sealed, source)) = unopenable {
             return Err(SpoolError::Sealed {
-                path: self.inner.path.clone(),
-                sealed: unopened.len() + 1,
-                source: first,
+                path: path.clone(),
+                sealed,
+                source,
             });
         }
-        for (k, e) in unopened {
-            let key = key_of(&k).unwrap_or_default();
-            bad.push((k, format!("record {key}: {e}")));
-        }
+        *self.write_handles() = Some(h.clone());
         for (k, why) in bad {
             log::error!(
+                MESSAGE_ID = message_id::SPOOL_QUARANTINED;
                 "spool {}: {why}; moved aside to the corrupt tree",
-                self.inner.path.display()
+                path.display()
             );
-            self.move_aside(&k)?;
+            self.move_aside(&h, &k)?;
         }
         *self.index() = index;
         Ok(())
@@ -247,18 +239,16 @@ impl Spool {
 
     /// Inserts and flushes; returns only when the reads are durable on disk.
     ///
-    /// If they would pass `max_bytes`, the oldest pending reads are dropped
-    /// first (each logged). Fails without storing anything if the reads alone
-    /// exceed the cap or cannot be framed.
+    /// Expired reads go first; if the new reads would still pass `max_bytes`,
+    /// room is made as `limits.rs` says (images shed, then oldest dropped;
+    /// each logged). Fails without storing anything if the reads alone exceed
+    /// the cap or cannot be framed.
     pub fn append(&self, reads: &[Read]) -> Result<(), SpoolError> {
         if reads.is_empty() {
             return Ok(());
         }
-        let _one_at_a_time = self
-            .inner
-            .append_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.append_guard();
+        let h = self.handles()?;
         let mut framed = Vec::with_capacity(reads.len());
         for r in reads {
             let bytes = frame::encode(r).map_err(|source| SpoolError::Frame {
@@ -267,76 +257,63 @@ impl Spool {
                 camera_id: r.camera_id.clone(),
                 source,
             })?;
-            framed.push(bytes);
+            framed.push((r.read_id, bytes));
         }
         let seal_bytes = self.inner.sealer.overhead() as u64;
         let incoming: u64 = framed
             .iter()
-            .map(|f| KEY_BYTES + seal_bytes + f.len() as u64)
+            .map(|(_, f)| KEY_BYTES + seal_bytes + f.len() as u64)
             .sum();
         if incoming > self.inner.max_bytes {
-            return Err(SpoolError::TooLarge {
-                path: self.inner.path.clone(),
-                count: reads.len(),
-                bytes: incoming,
-                max_bytes: self.inner.max_bytes,
-            });
+            // Their text alone must fit; images can be shed.
+            let text: u64 = framed
+                .iter()
+                .map(|(_, f)| frame::shed(f, Stage::TextOnly).map_or(u64::MAX, |t| t.len() as u64))
+                .fold(0, |a, b| a.saturating_add(b.saturating_add(KEY_BYTES)));
+            if text > self.inner.max_bytes {
+                return Err(SpoolError::TooLarge {
+                    path: self.inner.path.clone(),
+                    count: reads.len(),
+                    bytes: text,
+                    max_bytes: self.inner.max_bytes,
+                });
+            }
         }
+        self.expire_with(&h, crate::record::now_millis())?;
+        self.make_room(&h, &mut framed)?;
 
-        let (victims, mut next) = {
-            let index = self.index();
-            let victims = index.make_room(incoming, self.inner.max_bytes);
-            (victims, index.high_water.map_or(0, |h| h + 1))
-        };
-
+        let mut next = self.index().high_water.map_or(0, |h| h + 1);
         let mut batch = sled::Batch::default();
-        for &key in &victims {
-            batch.remove(&key.to_be_bytes());
-        }
         let mut added = Vec::with_capacity(reads.len());
-        for (r, f) in reads.iter().zip(framed) {
-            let id = self.inner.db.generate_id().map_err(|e| self.db_err(e))?;
+        for (r, (_, f)) in reads.iter().zip(framed) {
+            let id = h.db.generate_id().map_err(|e| self.db_err(e))?;
             let key = id.max(next);
             next = key + 1;
-            let f = self.inner.sealer.seal(key, f);
+            let stage = frame::decode_header(&f).map_or(Stage::Full, |h| h.stage);
+            let stored = self.inner.sealer.seal(key, f);
             added.push((
                 key,
                 Meta {
                     read_id: r.read_id,
                     captured_at: r.captured_at,
-                    bytes: KEY_BYTES + f.len() as u64,
+                    bytes: KEY_BYTES + stored.len() as u64,
+                    stage,
                 },
             ));
-            batch.insert(&key.to_be_bytes(), f);
+            batch.insert(&key.to_be_bytes(), stored);
         }
-        self.inner
-            .reads
-            .apply_batch(batch)
-            .map_err(|e| self.db_err(e))?;
-        if let Err(e) = self.inner.db.flush() {
+        h.reads.apply_batch(batch).map_err(|e| self.db_err(e))?;
+        if let Err(e) = h.db.flush() {
             // Not durable, so not stored: take the reads back out (best effort)
             // rather than let them surface later as if they had been.
             let mut undo = sled::Batch::default();
             for (key, _) in &added {
                 undo.remove(&key.to_be_bytes());
             }
-            let _ = self.inner.reads.apply_batch(undo);
+            let _ = h.reads.apply_batch(undo);
             return Err(self.db_err(e));
         }
-
         let mut index = self.index();
-        for key in victims {
-            // Gone already if the broker acknowledged it meanwhile: then it was sent, not dropped.
-            if let Some(meta) = index.remove(key) {
-                index.dropped += 1;
-                log::warn!(
-                    "spool full (max_bytes {}): dropped oldest unsent read {} (captured {})",
-                    self.inner.max_bytes,
-                    meta.read_id,
-                    crate::record::rfc3339_millis(meta.captured_at)
-                );
-            }
-        }
         for (key, meta) in added {
             index.insert(key, meta);
         }
@@ -344,12 +321,26 @@ impl Spool {
     }
 
     pub fn stats(&self) -> SpoolStats {
-        let index = self.index();
+        let c = &self.inner.counters;
+        let (pending, bytes, oldest_captured_at) = {
+            let index = self.index();
+            (
+                index.entries.len() as u64,
+                index.bytes,
+                index.by_age.first().map(|&(t, _)| t),
+            )
+        };
         SpoolStats {
-            pending: index.entries.len() as u64,
-            bytes: index.bytes,
-            oldest_captured_at: index.by_age.first().map(|&(t, _)| t),
-            dropped: index.dropped,
+            pending,
+            bytes,
+            oldest_captured_at,
+            shed_overviews: c.shed_overviews.load(Ordering::Relaxed),
+            shed_plates: c.shed_plates.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            expired: c.expired.load(Ordering::Relaxed),
+            quarantined: c.quarantined.load(Ordering::Relaxed),
+            spool_quarantined: self.inner.spool_quarantined.load(Ordering::Relaxed),
+            writable: self.read_handles().is_some(),
         }
     }
 
@@ -373,20 +364,17 @@ impl Spool {
 
     /// The pending read under `key`, if it is still there.
     pub fn get(&self, key: u64) -> Result<Option<Entry>, SpoolError> {
-        let Some(v) = self
-            .inner
-            .reads
-            .get(key.to_be_bytes())
-            .map_err(|e| self.db_err(e))?
-        else {
+        let h = self.handles()?;
+        let Some(v) = h.reads.get(key.to_be_bytes()).map_err(|e| self.db_err(e))? else {
             // Acknowledged or dropped meanwhile; whoever removed it fixes the index.
             return Ok(None);
         };
         let opened = self.inner.sealer.open(key, &v).map_err(|e| e.to_string());
-        match opened.and_then(|v| frame::decode(&v).map_err(|e| e.to_string())) {
+        match opened.and_then(|plain| frame::decode(&plain).map_err(|e| e.to_string())) {
             Ok(entry) => Ok(Some(entry)),
             Err(e) => {
                 log::error!(
+                    MESSAGE_ID = message_id::SPOOL_QUARANTINED;
                     "spool {}: record {key}: {e}; moved aside to the corrupt tree",
                     self.inner.path.display()
                 );
@@ -400,8 +388,8 @@ impl Spool {
     /// crash undoes it, the read is sent twice, which receivers tolerate.
     /// Returns whether it was still pending.
     pub fn remove(&self, key: u64) -> Result<bool, SpoolError> {
-        self.inner
-            .reads
+        let h = self.handles()?;
+        h.reads
             .remove(key.to_be_bytes())
             .map_err(|e| self.db_err(e))?;
         Ok(self.index().remove(key).is_some())
@@ -409,7 +397,8 @@ impl Spool {
 
     /// Makes everything so far durable.
     pub fn flush(&self) -> Result<(), SpoolError> {
-        self.inner.db.flush().map(drop).map_err(|e| self.db_err(e))
+        let h = self.handles()?;
+        h.db.flush().map(drop).map_err(|e| self.db_err(e))
     }
 
     /// Pending keys in order (for tools and tests; copies the index).
@@ -421,27 +410,56 @@ impl Spool {
         &self.inner.path
     }
 
-    /// Records set aside because they could not be decoded.
+    /// Records set aside (now and at earlier runs) because they could not be decoded.
     pub fn corrupt_count(&self) -> usize {
-        self.inner.corrupt.len()
+        self.read_handles().as_ref().map_or(0, |h| h.corrupt.len())
     }
 
     /// Moves a pending read that can never be sent (undecodable, or unfit
     /// for a topic) out of the queue into the `corrupt` tree, kept for
     /// inspection. Returns whether it was pending.
     pub fn set_aside(&self, key: u64) -> Result<bool, SpoolError> {
-        self.move_aside(&key.to_be_bytes())?;
+        let h = self.handles()?;
+        self.move_aside(&h, &key.to_be_bytes())?;
         Ok(self.index().remove(key).is_some())
     }
 
-    fn move_aside(&self, key: &[u8]) -> Result<(), SpoolError> {
-        if let Some(v) = self.inner.reads.remove(key).map_err(|e| self.db_err(e))? {
+    fn move_aside(&self, h: &Handles, key: &[u8]) -> Result<(), SpoolError> {
+        if let Some(v) = h.reads.remove(key).map_err(|e| self.db_err(e))? {
+            h.corrupt.insert(key, v).map_err(|e| self.db_err(e))?;
             self.inner
-                .corrupt
-                .insert(key, v)
-                .map_err(|e| self.db_err(e))?;
+                .counters
+                .quarantined
+                .fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// A clone of the open handles; cheap, and never held across a reopen.
+    fn handles(&self) -> Result<Handles, SpoolError> {
+        self.read_handles()
+            .clone()
+            .ok_or_else(|| SpoolError::Unavailable {
+                path: self.inner.path.clone(),
+            })
+    }
+
+    fn read_handles(&self) -> std::sync::RwLockReadGuard<'_, Option<Handles>> {
+        self.inner.handles.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_handles(&self) -> std::sync::RwLockWriteGuard<'_, Option<Handles>> {
+        self.inner
+            .handles
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn append_guard(&self) -> MutexGuard<'_, ()> {
+        self.inner
+            .append_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn index(&self) -> MutexGuard<'_, Index> {
@@ -456,6 +474,84 @@ impl Spool {
             source,
         }
     }
+
+    fn open_err(&self, e: OpenFailure) -> SpoolError {
+        let source = match e {
+            OpenFailure::Sled(e) => e,
+            OpenFailure::Panic(why) => sled::Error::ReportableBug(why),
+        };
+        SpoolError::Open {
+            path: self.inner.path.clone(),
+            source,
+        }
+    }
+}
+
+/// What a scan of the stored reads found.
+struct Scan {
+    index: Index,
+    /// Records that do not open or decode, to be set aside.
+    bad: Vec<(sled::IVec, String)>,
+    /// Set when no sealed record opens: the key is missing or wrong and the
+    /// reads are intact (how many, and the first error).
+    unopenable: Option<(usize, SealError)>,
+}
+
+/// Indexes what `h` holds. Some sealed records opening while others do not
+/// means the others were altered or moved: they are set aside. None opening
+/// means the wrong key: nothing is set aside, the open is refused.
+fn scan(h: &Handles, sealer: &Sealer) -> Result<Scan, sled::Error> {
+    let mut index = Index::default();
+    let mut bad = Vec::new();
+    let (mut opened, mut unopened) = (0usize, Vec::new());
+    for item in h.reads.iter() {
+        let (k, stored) = item?;
+        let Some(key) = key_of(&k) else {
+            bad.push((k, "key is not 8 bytes".to_string()));
+            continue;
+        };
+        let plain = match sealer.open(key, &stored) {
+            Ok(plain) => {
+                opened += usize::from(crate::seal::is_sealed(&stored));
+                plain
+            }
+            Err(e) => {
+                unopened.push((k.clone(), e));
+                continue;
+            }
+        };
+        match frame::decode_header(&plain) {
+            Ok(hd) => index.insert(
+                key,
+                Meta {
+                    read_id: hd.read_id,
+                    captured_at: hd.captured_at,
+                    bytes: KEY_BYTES + stored.len() as u64,
+                    stage: hd.stage,
+                },
+            ),
+            Err(e) => bad.push((k, format!("record {key}: {e}"))),
+        }
+    }
+    if opened == 0
+        && let Some((_, first)) = unopened.pop()
+    {
+        let unopenable = Some((unopened.len() + 1, first));
+        return Ok(Scan {
+            index,
+            bad,
+            unopenable,
+        });
+    }
+    for (k, e) in unopened {
+        let key = key_of(&k).unwrap_or_default();
+        bad.push((k, format!("record {key}: {e}")));
+    }
+    Ok(Scan {
+        index,
+        bad,
+        unopenable: None,
+    })
 }
 
 fn key_of(k: &[u8]) -> Option<u64> {
@@ -466,10 +562,12 @@ fn key_of(k: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// Test reads carry tiny capture times: no expiry unless a test asks.
     fn cfg(dir: &Path, max_bytes: u64) -> SpoolConfig {
         SpoolConfig {
             path: dir.join("spool"),
             max_bytes,
+            max_age_days: u32::MAX,
             ..Default::default()
         }
     }
@@ -579,36 +677,174 @@ mod tests {
         assert_eq!(spool.next_after(Some(keys[0])).unwrap().unwrap().0, keys[2]);
     }
 
+    fn stage_of(spool: &Spool, key: u64) -> Stage {
+        let v = spool
+            .handles()
+            .unwrap()
+            .reads
+            .get(key.to_be_bytes())
+            .unwrap();
+        frame::decode_header(&v.unwrap()).unwrap().stage
+    }
+
     #[test]
-    fn the_cap_drops_the_oldest_reads_and_counts_them() {
+    fn the_cap_sheds_overviews_then_plates_then_drops_the_oldest() {
         let dir = tempfile::tempdir().unwrap();
-        let one = KEY_BYTES + frame::encode(&read("a", 1, 1000)).unwrap().len() as u64;
-        let spool = Spool::open(&cfg(dir.path(), one * 3 + one / 2)).unwrap();
-        let reads: Vec<Read> = (0..5).map(|i| read("a", i, 1000)).collect();
+        let mut r = read("a", 1, 3000);
+        r.plate_jpeg = vec![0xff; 1000];
+        let full = KEY_BYTES + frame::encode(&r).unwrap().len() as u64;
+        let no_overview = KEY_BYTES
+            + frame::shed(&frame::encode(&r).unwrap(), Stage::NoOverview)
+                .unwrap()
+                .len() as u64;
+        let text = KEY_BYTES
+            + frame::shed(&frame::encode(&r).unwrap(), Stage::TextOnly)
+                .unwrap()
+                .len() as u64;
+        let make = |i| {
+            let mut r = read("a", i, 3000);
+            r.plate_jpeg = vec![0xff; 1000];
+            r
+        };
+        // Room for 3 full reads and 2 shed ones: the 4th and 5th shed the two
+        // oldest overviews.
+        let max = full * 3 + no_overview * 2 + 10;
+        let spool = Spool::open(&cfg(dir.path(), max)).unwrap();
+        let reads: Vec<Read> = (0..5).map(make).collect();
         for r in &reads {
             spool.append(std::slice::from_ref(r)).unwrap();
         }
         let s = spool.stats();
-        assert_eq!(s.pending, 3);
-        assert_eq!(s.dropped, 2);
-        assert!(s.bytes <= one * 3 + one / 2);
-        assert_eq!(s.oldest_captured_at, Some(2));
-        let left: Vec<Uuid> = drain(&spool).iter().map(|e| e.read_id).collect();
-        let want: Vec<Uuid> = reads[2..].iter().map(|r| r.read_id).collect();
-        assert_eq!(left, want);
-
-        // The drops are on disk too.
-        let c = cfg(dir.path(), one * 3 + one / 2);
+        assert_eq!(
+            (s.pending, s.shed_overviews, s.shed_plates, s.dropped),
+            (5, 2, 0, 0)
+        );
+        assert!(s.bytes <= max);
+        let keys = spool.keys();
+        let stages: Vec<Stage> = keys.iter().map(|&k| stage_of(&spool, k)).collect();
+        use Stage::*;
+        assert_eq!(stages, [NoOverview, NoOverview, Full, Full, Full]);
+        let first = Read::from_payload(&drain(&spool)[0].payload).unwrap();
+        assert!(first.overview_jpeg.is_empty());
+        assert_eq!(first.plate_jpeg, reads[0].plate_jpeg);
+        assert_eq!(
+            (first.read_id, &first.vrm),
+            (reads[0].read_id, &reads[0].vrm)
+        );
         drop(spool);
-        assert_eq!(Spool::open(&c).unwrap().stats().pending, 3);
+
+        // A smaller cap (as after a config change): every overview, the new
+        // read's too, goes before any plate patch.
+        let max = no_overview * 6 + 10;
+        let spool = Spool::open(&cfg(dir.path(), max)).unwrap();
+        spool.append(&[make(5)]).unwrap();
+        let stages: Vec<Stage> = spool.keys().iter().map(|&k| stage_of(&spool, k)).collect();
+        assert_eq!(stages, [NoOverview; 6]);
+        drop(spool);
+
+        // Smaller still: plate patches go, oldest first.
+        let max = no_overview * 5 + text * 2 + 10;
+        let spool = Spool::open(&cfg(dir.path(), max)).unwrap();
+        spool.append(&[make(6)]).unwrap();
+        let stages: Vec<Stage> = spool.keys().iter().map(|&k| stage_of(&spool, k)).collect();
+        assert_eq!(&stages[..3], [TextOnly, TextOnly, NoOverview]);
+        assert_eq!(stages.len(), 7);
+        let s = spool.stats();
+        assert_eq!((s.pending, s.dropped, s.shed_plates), (7, 0, 2));
+        assert!(s.bytes <= max, "{} > {max}", s.bytes);
+        drop(spool);
+
+        // Text reads alone over the cap: the oldest go.
+        let max = text * 4 + 10;
+        let spool = Spool::open(&cfg(dir.path(), max)).unwrap();
+        let last = make(7);
+        spool.append(std::slice::from_ref(&last)).unwrap();
+        let s = spool.stats();
+        assert!(s.bytes <= max, "{} > {max}", s.bytes);
+        assert_eq!((s.pending, s.dropped), (4, 4));
+        let left: Vec<Uuid> = drain(&spool).iter().map(|e| e.read_id).collect();
+        assert_eq!(left[0], reads[4].read_id);
+        assert_eq!(left[3], last.read_id);
+        // The drops are on disk too.
+        drop(spool);
+        assert_eq!(
+            Spool::open(&cfg(dir.path(), max)).unwrap().stats().pending,
+            4
+        );
     }
 
     #[test]
-    fn reads_larger_than_the_cap_are_refused_and_nothing_is_dropped() {
+    fn reads_past_max_age_expire_and_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(dir.path(), 1 << 30);
+        c.max_age_days = 7;
+        let day = 86_400_000;
+        let now = crate::record::now_millis();
+        let spool = Spool::open(&c).unwrap();
+        let old = read("a", now - 8 * day, 10);
+        let young = read("a", now - 6 * day, 10);
+        spool.append(&[old.clone(), young.clone()]).unwrap();
+        // Appends sweep before they insert; the next sweep takes the old read.
+        assert_eq!(spool.expire(now).unwrap(), 1);
+        assert_eq!(spool.stats().expired, 1);
+        assert_eq!(spool.stats().pending, 1);
+        assert_eq!(spool.expire(now + 2 * day).unwrap(), 1);
+        let s = spool.stats();
+        assert_eq!((s.pending, s.expired, s.dropped), (0, 2, 0));
+    }
+
+    #[test]
+    fn a_spool_that_cannot_be_opened_is_quarantined_and_a_fresh_one_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path(), 1 << 30);
+        {
+            let spool = Spool::open(&c).unwrap();
+            spool.append(&[read("a", 1, 100)]).unwrap();
+        }
+        // Garbage over sled's files.
+        for f in std::fs::read_dir(&c.path).unwrap() {
+            let f = f.unwrap().path();
+            if f.is_file() {
+                std::fs::write(&f, vec![0xa5; 4096]).unwrap();
+            }
+        }
+        let spool = Spool::open(&c).unwrap();
+        let s = spool.stats();
+        assert!(s.spool_quarantined);
+        assert_eq!(s.pending, 0);
+        spool.append(&[read("a", 2, 100)]).unwrap();
+        let q: Vec<_> = std::fs::read_dir(dir.path().join("spool.quarantine"))
+            .unwrap()
+            .collect();
+        assert_eq!(q.len(), 1, "the damaged spool is kept");
+        drop(spool);
+        let again = Spool::open(&c).unwrap();
+        assert!(!again.stats().spool_quarantined);
+        assert_eq!(again.stats().pending, 1);
+    }
+
+    #[test]
+    fn reopen_keeps_pending_reads_and_counters() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(&cfg(dir.path(), 1 << 30)).unwrap();
+        let clone = spool.clone();
+        spool.append(&[read("a", 1, 10), read("a", 2, 10)]).unwrap();
+        spool.reopen().unwrap();
+        assert_eq!(clone.stats().pending, 2);
+        assert!(clone.stats().writable);
+        clone.append(&[read("a", 3, 10)]).unwrap();
+        assert_eq!(drain(&spool).len(), 3);
+    }
+
+    #[test]
+    fn reads_whose_text_passes_the_cap_are_refused_and_nothing_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(&cfg(dir.path(), 4000)).unwrap();
         spool.append(&[read("a", 1, 10)]).unwrap();
-        let err = spool.append(&[read("a", 2, 10_000)]).unwrap_err();
+        // Images would be shed; text this long cannot be.
+        let mut huge = read("a", 2, 10_000);
+        huge.vrm = "X".repeat(5000);
+        let err = spool.append(&[huge]).unwrap_err();
         assert!(matches!(err, SpoolError::TooLarge { .. }), "{err}");
         assert!(err.to_string().contains("spool"), "{err}");
         assert_eq!(spool.stats().pending, 1);
@@ -625,11 +861,17 @@ mod tests {
             spool.append(std::slice::from_ref(&good)).unwrap();
             let junk_key = (1u64 << 60).to_be_bytes();
             spool
-                .inner
+                .handles()
+                .unwrap()
                 .reads
                 .insert(junk_key, &b"\x09junk"[..])
                 .unwrap();
-            spool.inner.reads.insert(b"short", &b"x"[..]).unwrap();
+            spool
+                .handles()
+                .unwrap()
+                .reads
+                .insert(b"short", &b"x"[..])
+                .unwrap();
         }
         let spool = Spool::open(&c).unwrap();
         assert_eq!(spool.stats().pending, 1);
@@ -645,7 +887,8 @@ mod tests {
         spool.append(&reads).unwrap();
         let first = spool.keys()[0];
         spool
-            .inner
+            .handles()
+            .unwrap()
             .reads
             .insert(first.to_be_bytes(), &b"\x01"[..])
             .unwrap();

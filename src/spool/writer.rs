@@ -12,20 +12,30 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::Spool;
+use super::{Spool, SpoolError};
 use crate::health::Stats;
+use crate::logging::message_id;
 use crate::record::Read;
 
 /// How long a batch stays open after its first read.
 const BATCH_WINDOW: Duration = Duration::from_millis(10);
 /// Most reads in one batch, so a burst still flushes in bounded time.
 const MAX_BATCH: usize = 256;
+/// How often reads past `max_age_days` are looked for when none arrive.
+const EXPIRY_EVERY: Duration = Duration::from_secs(60);
+/// Least time between attempts to reopen a spool that failed to write, so a
+/// full disk costs a retry now and then, not a busy loop. Doubles while the
+/// writes keep failing (a reopen re-indexes the whole spool), up to a minute.
+const REOPEN_FIRST: Duration = Duration::from_secs(1);
+const REOPEN_MAX: Duration = Duration::from_secs(60);
 
 /// Group commit: takes reads from the channel, batches what arrives within
 /// ~10 ms (up to 256), inserts them, ONE flush per batch, then counts
 /// `stats.stored` and calls `stored.notify_one()` so the forwarder wakes.
-/// Exits after a final flush once the channel is closed. On write failure:
-/// logs, counts `stats.store_failed`, keeps going.
+/// Exits after a final flush once the channel is closed. On write failure
+/// (disk full, I/O error): raises SPOOL_WRITE_FAILED once, counts each read
+/// not stored in `stats.store_failed`, keeps taking reads (so capture never
+/// stalls) and reopens the spool (backing off from 1 s to 1 min) until writes work.
 pub fn spawn_writer(
     spool: Spool,
     reads: Receiver<Read>,
@@ -35,9 +45,26 @@ pub fn spawn_writer(
     std::thread::Builder::new()
         .name("spool-writer".into())
         .spawn(move || {
+            let mut w = Writer {
+                spool,
+                stored,
+                stats,
+                failing: None,
+                last_reopen: None,
+                reopen_wait: REOPEN_FIRST,
+            };
             let mut closed = false;
+            let mut next_expiry = Instant::now();
             while !closed {
-                let Ok(first) = reads.recv() else { break };
+                if Instant::now() >= next_expiry {
+                    w.expire();
+                    next_expiry = Instant::now() + EXPIRY_EVERY;
+                }
+                let first = match reads.recv_timeout(EXPIRY_EVERY) {
+                    Ok(r) => r,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
                 let mut batch = vec![first];
                 let deadline = Instant::now() + BATCH_WINDOW;
                 while batch.len() < MAX_BATCH {
@@ -51,41 +78,126 @@ pub fn spawn_writer(
                         }
                     }
                 }
-                store(&spool, &batch, &stored, &stats);
+                w.store_batch(&batch);
             }
-            if let Err(e) = spool.flush() {
+            if let Err(e) = w.spool.flush() {
                 log::error!("final spool flush failed: {e}");
             }
         })
 }
 
-/// Stores a batch; if that fails, stores its reads one by one so a single bad
-/// read (too large, unframeable) does not take the others down with it.
-fn store(spool: &Spool, batch: &[Read], stored: &Notify, stats: &Stats) {
-    match spool.append(batch) {
-        Ok(()) => {
-            stats
-                .stored
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            stats.store_latency.stored(batch.iter().map(|r| r.read_id));
-            stored.notify_one();
+struct Writer {
+    spool: Spool,
+    stored: Arc<Notify>,
+    stats: Arc<Stats>,
+    /// Reads not stored since writes began failing; `None` while they work.
+    failing: Option<u64>,
+    last_reopen: Option<Instant>,
+    reopen_wait: Duration,
+}
+
+impl Writer {
+    fn expire(&mut self) {
+        if let Err(e) = self.spool.expire(crate::record::now_millis()) {
+            log::debug!("expiry sweep skipped: {e}");
         }
-        Err(e) if batch.len() > 1 => {
-            log::warn!(
-                "storing {} reads together failed ({e}); storing them one by one",
-                batch.len()
-            );
-            for r in batch {
-                store(spool, std::slice::from_ref(r), stored, stats);
+    }
+
+    fn store_batch(&mut self, batch: &[Read]) {
+        if self.failing.is_some() {
+            self.try_reopen();
+        }
+        self.store(batch);
+    }
+
+    /// Stores a batch; if that fails, stores its reads one by one so a single
+    /// bad read (too large, unframeable) does not take the others down with it.
+    fn store(&mut self, batch: &[Read]) {
+        match self.spool.append(batch) {
+            Ok(()) => {
+                // Fault tests take this line as the process's word that the read is stored.
+                for r in batch {
+                    log::debug!(READ_ID:% = r.read_id; "stored read {}", r.read_id);
+                }
+                self.stats
+                    .stored
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.stats
+                    .store_latency
+                    .stored(batch.iter().map(|r| r.read_id));
+                self.stored.notify_one();
+                self.reopen_wait = REOPEN_FIRST;
+                if let Some(lost) = self.failing.take() {
+                    log::warn!(
+                        MESSAGE_ID = message_id::SPOOL_WRITE_FAILED;
+                        "spool writes work again; {lost} reads could not be stored meanwhile"
+                    );
+                }
+            }
+            Err(e) if e.needs_reopen() => {
+                // The whole spool is failing: one by one would fail the same way.
+                self.not_stored(batch, &e);
+                self.try_reopen();
+            }
+            Err(e) if batch.len() > 1 => {
+                log::warn!(
+                    "storing {} reads together failed ({e}); storing them one by one",
+                    batch.len()
+                );
+                for r in batch {
+                    self.store(std::slice::from_ref(r));
+                }
+            }
+            Err(e) => {
+                log::error!(
+                    MESSAGE_ID = message_id::SPOOL_WRITE_FAILED,
+                    READ_ID:% = batch[0].read_id,
+                    CAMERA_ID = batch[0].camera_id.as_str();
+                    "read {} of camera {} not stored: {e}",
+                    batch[0].read_id,
+                    batch[0].camera_id
+                );
+                self.stats.store_failed.fetch_add(1, Ordering::Relaxed);
             }
         }
-        Err(e) => {
-            log::error!(
-                "read {} of camera {} not stored: {e}",
-                batch[0].read_id,
-                batch[0].camera_id
+    }
+
+    fn not_stored(&mut self, batch: &[Read], e: &SpoolError) {
+        let n = batch.len() as u64;
+        self.stats.store_failed.fetch_add(n, Ordering::Relaxed);
+        match &mut self.failing {
+            Some(lost) => *lost += n,
+            None => {
+                self.failing = Some(n);
+                log::error!(
+                    MESSAGE_ID = message_id::SPOOL_WRITE_FAILED;
+                    "spool cannot be written ({e}); reads are not stored until it can. \
+                     Capture goes on; check the disk"
+                );
+            }
+        }
+        for r in batch {
+            log::warn!(
+                READ_ID:% = r.read_id,
+                CAMERA_ID = r.camera_id.as_str();
+                "read {} of camera {} not stored: spool not writable",
+                r.read_id,
+                r.camera_id
             );
-            stats.store_failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn try_reopen(&mut self) {
+        if let Some(t) = self.last_reopen {
+            if t.elapsed() < self.reopen_wait {
+                return;
+            }
+            self.reopen_wait = (self.reopen_wait * 2).min(REOPEN_MAX);
+        }
+        self.last_reopen = Some(Instant::now());
+        match self.spool.reopen() {
+            Ok(()) => log::info!("spool reopened after a write failure"),
+            Err(e) => log::debug!("spool not reopened yet: {e}"),
         }
     }
 }
@@ -121,6 +233,7 @@ mod tests {
         let cfg = SpoolConfig {
             path: dir.path().join("spool"),
             max_bytes: 1 << 30,
+            max_age_days: u32::MAX,
             ..Default::default()
         };
         let spool = Spool::open(&cfg).unwrap();
@@ -162,6 +275,7 @@ mod tests {
         let cfg = SpoolConfig {
             path: dir.path().join("spool"),
             max_bytes: 50_000,
+            max_age_days: u32::MAX,
             ..Default::default()
         };
         let spool = Spool::open(&cfg).unwrap();
@@ -169,7 +283,9 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::sync_channel(16);
         // Queue all three before the writer starts, so they form one batch.
         tx.send(read(1, 10)).unwrap();
-        tx.send(read(2, 100_000)).unwrap();
+        let mut huge = read(2, 10);
+        huge.vrm = "X".repeat(60_000);
+        tx.send(huge).unwrap();
         tx.send(read(3, 10)).unwrap();
         drop(tx);
         spawn_writer(spool.clone(), rx, Arc::new(Notify::new()), stats.clone())
