@@ -13,5 +13,5 @@ scripts/deny.sh
 # Long tests (fault injection, soaks) are #[ignore]d so `cargo test` stays
 # quick while developing; the full suite runs them too. nextest: see
 # .config/nextest.toml (a process per test; a hung test is stopped).
-cargo nextest run --all-targets --locked --run-ignored all
 cargo test --doc --locked
+cargo nextest run --all-targets --locked --run-ignored all
