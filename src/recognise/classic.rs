@@ -178,8 +178,7 @@ impl ClassicRecogniser {
             let row = &img.data[y * w..(y + 1) * w];
             let top = &integral[ya * iw..ya * iw + iw];
             let bot = &integral[yb * iw..yb * iw + iw];
-            let mut start: Option<u32> = None;
-            for (x, &px) in row.iter().enumerate() {
+            let ink = row.iter().enumerate().map(|(x, &px)| {
                 let xa = x.saturating_sub(r);
                 let xb = (x + r + 1).min(w);
                 let sum = bot[xb]
@@ -187,19 +186,9 @@ impl ClassicRecogniser {
                     .wrapping_sub(bot[xa])
                     .wrapping_sub(top[xb]);
                 let area = ((yb - ya) * (xb - xa)) as u32;
-                let ink = (px as u32 + LOCAL_OFFSET) * area < sum;
-                match (ink, start) {
-                    (true, None) => start = Some(x as u32),
-                    (false, Some(s)) => {
-                        self.runs.push((y as u32, s, x as u32));
-                        start = None;
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(s) = start {
-                self.runs.push((y as u32, s, w as u32));
-            }
+                (px as u32 + LOCAL_OFFSET) * area < sum
+            });
+            push_runs(&mut self.runs, y as u32, ink);
         }
         let max_h = (h as u32 / 5).max(MIN_CHAR_H + 1);
         label_runs(&self.runs)
@@ -286,20 +275,7 @@ impl ClassicRecogniser {
         self.runs.clear();
         for y in 0..bh {
             let row = &self.mask[y * bw..(y + 1) * bw];
-            let mut start: Option<u32> = None;
-            for (x, &ink) in row.iter().enumerate() {
-                match (ink != 0, start) {
-                    (true, None) => start = Some(x as u32),
-                    (false, Some(s)) => {
-                        self.runs.push((y as u32, s, x as u32));
-                        start = None;
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(s) = start {
-                self.runs.push((y as u32, s, bw as u32));
-            }
+            push_runs(&mut self.runs, y as u32, row.iter().map(|&ink| ink != 0));
         }
 
         // A plate has light background just above and below the characters.
@@ -725,6 +701,27 @@ fn otsu(hist: &[u32; 256]) -> Option<(u8, f32, f32)> {
 pub(crate) fn glyph_for(k: usize) -> &'static glyphs::Glyph {
     let c = CHARSET.chars().nth(k).unwrap_or('0');
     glyphs::glyph(c).expect("CHARSET has a glyph for every character")
+}
+
+/// Appends the runs of consecutive ink pixels of row `y` as (y, start, end).
+fn push_runs(runs: &mut Vec<(u32, u32, u32)>, y: u32, ink: impl Iterator<Item = bool>) {
+    let mut start: Option<u32> = None;
+    let mut width = 0;
+    for (x, ink) in ink.enumerate() {
+        let x = x as u32;
+        width = x + 1;
+        match (ink, start) {
+            (true, None) => start = Some(x),
+            (false, Some(s)) => {
+                runs.push((y, s, x));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        runs.push((y, s, width));
+    }
 }
 
 #[cfg(test)]
