@@ -27,6 +27,7 @@ fn read(n: usize) -> Read {
         frames: 3,
         preview: false,
         supersedes: None,
+        clock_unsynchronised: false,
     }
 }
 
