@@ -6,7 +6,8 @@ use super::Chroma;
 /// Copies `height` rows of `width` bytes out of rows `stride` bytes apart
 /// (GStreamer and V4L2 pad rows, e.g. to 4 bytes). None if `data` is short.
 pub fn unpad(data: &[u8], width: usize, height: usize, stride: usize) -> Option<Vec<u8>> {
-    if height == 0 {
+    // No pixels (also keeps a zero stride away from `chunks`, found by fuzzing).
+    if height == 0 || width == 0 {
         return Some(Vec::new());
     }
     if stride < width || data.len() < stride * (height - 1) + width {
@@ -109,6 +110,9 @@ mod tests {
         assert_eq!(unpad(&data[..7], 3, 2, 4), Some(vec![1, 2, 3, 4, 5, 6]));
         assert_eq!(unpad(&data[..6], 3, 2, 4), None, "short buffer");
         assert_eq!(unpad(&data, 5, 2, 4), None, "stride narrower than a row");
+        // Found by fuzzing: a zero-width frame with a zero stride panicked.
+        assert_eq!(unpad(&data, 0, 2, 0), Some(Vec::new()));
+        assert_eq!(yuyv(&data, 0, 2, 0).map(|(l, _)| l), Some(Vec::new()));
     }
 
     #[test]
