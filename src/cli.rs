@@ -107,8 +107,18 @@ fn run(path: &std::path::Path) -> ExitCode {
     if config.mqtt.allow_insecure && config.mqtt.url.starts_with("mqtt://") {
         log::warn!("mqtt.allow_insecure: reads are sent to the broker UNENCRYPTED");
     }
-    let engines = || -> anyhow::Result<Box<dyn crate::recognise::Recogniser>> {
-        Ok(Box::new(crate::recognise::classic::ClassicRecogniser::new()))
+    let rules = match config.recognise.rules() {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("recognise: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let engines = move || -> anyhow::Result<Box<dyn crate::recognise::Recogniser>> {
+        Ok(Box::new(crate::recognise::rules::RuledRecogniser {
+            engine: Box::new(crate::recognise::classic::ClassicRecogniser::new()),
+            rules: rules.clone(),
+        }))
     };
     match crate::pipeline::run(&config, &engines) {
         Ok(()) => {
