@@ -39,6 +39,25 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "gateway")]
         kind: IdKind,
     },
+    /// Read the plates in image files (JPEG, PNG) or directories of them.
+    Recognise {
+        /// One JSON object per image instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Report reads as the engine made them, without the plate rules.
+        #[arg(long)]
+        no_rules: bool,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Score the recogniser on labelled images (OpenALPR benchmark format).
+    Eval {
+        /// Score reads as the engine made them, without the plate rules.
+        #[arg(long)]
+        no_rules: bool,
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -59,6 +78,14 @@ pub fn main() -> ExitCode {
         Command::Id { kind } => {
             println!("{}", random_id(kind));
             ExitCode::SUCCESS
+        }
+        Command::Recognise {
+            json,
+            no_rules,
+            paths,
+        } => crate::recognise::cli::run(&cli.config, &paths, json, no_rules),
+        Command::Eval { no_rules, dirs } => {
+            crate::recognise::eval::run(&cli.config, &dirs, no_rules)
         }
     }
 }

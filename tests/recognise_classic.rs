@@ -72,15 +72,7 @@ fn cases(n: usize, (w, h): (u32, u32), widths: &[f32], seed: u64) -> Vec<Case> {
             } else {
                 PlateStyle::REAR
             };
-            let v = Vehicle {
-                vrm: vrm.clone(),
-                style,
-                body: random_body(&mut rng),
-                enter_s: 0.0,
-                pass_s: 1.0,
-                lane: 0.0,
-                receding: style == PlateStyle::REAR,
-            };
+            let v = Vehicle::still(&vrm, style, random_body(&mut rng));
             let height = width * 111.0 / 520.0;
             let p = PlatePlacement {
                 x: rng.range(0.25, 0.75) * w as f32 - width * 0.5,

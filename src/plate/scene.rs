@@ -39,6 +39,22 @@ pub struct Vehicle {
     pub receding: bool,
 }
 
+impl Vehicle {
+    /// A vehicle for a single still picture: front view for white plates,
+    /// rear view for yellow ones.
+    pub fn still(vrm: &str, style: PlateStyle, body: [u8; 3]) -> Vehicle {
+        Vehicle {
+            vrm: vrm.to_owned(),
+            style,
+            body,
+            enter_s: 0.0,
+            pass_s: 1.0,
+            lane: 0.0,
+            receding: style == PlateStyle::REAR,
+        }
+    }
+}
+
 /// Where a plate sits in one frame, in pixels (fractional).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlatePlacement {

@@ -1,6 +1,9 @@
 //! Recognise: finds number plates in a frame and reads them.
 
 pub mod classic;
+pub mod cli;
+pub mod eval;
+pub mod image_file;
 pub mod rules;
 
 use crate::capture::Frame;
