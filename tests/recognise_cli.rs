@@ -259,3 +259,48 @@ fn scoring_rules() {
     assert_eq!(s.false_reads, 1);
     assert_eq!((s.chars, s.chars_right), (21, 7 + 5));
 }
+
+#[test]
+fn synth_plates_write_labels_that_eval_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_anprd-synth"))
+        .args(["plates", "--count", "6", "--seed", "3", "--width", "480"])
+        .args(["--height", "320", "--crops", "96x24", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let jsonl = std::fs::read_to_string(dir.path().join("labels.jsonl")).unwrap();
+    let labels: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(labels.len(), 6);
+    let rules = anprd::recognise::rules::PlateRules::uk();
+    for l in &labels {
+        let t = l["text"].as_str().unwrap();
+        assert_eq!(
+            rules.judge(t).format.as_deref(),
+            l["format"].as_str(),
+            "{t}"
+        );
+        assert_eq!(l["corners"].as_array().unwrap().len(), 4);
+        let file = dir.path().join(l["file"].as_str().unwrap());
+        let img = anprd::recognise::image_file::load_luma(&file).unwrap();
+        assert_eq!((img.width, img.height), (480, 320));
+        let crop = anprd::recognise::image_file::load_luma(
+            &dir.path().join("crops").join(l["file"].as_str().unwrap()),
+        )
+        .unwrap();
+        assert_eq!((crop.width, crop.height), (96, 24));
+    }
+    let cfg = dir.path().join("absent.toml");
+    let out = anprd(&[
+        "eval",
+        "--config",
+        cfg.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("6 images, 6 plates"));
+}

@@ -262,3 +262,21 @@ fn config_rules_are_checked_with_located_errors() {
     let e = parse("[recognise]\nunmatched = \"ignore\"\n").unwrap_err();
     assert!(e.contains("recognise.unmatched"), "{e}");
 }
+
+#[test]
+fn sampled_marks_fit_their_own_format() {
+    let rules = PlateRules::uk();
+    let mut rng = anprd::plate::SplitMix64::new(3);
+    for p in rules.patterns() {
+        for _ in 0..200 {
+            let t = p.sample(&mut rng);
+            let (fitted, fixed) = p.fit(&t).expect(&t);
+            assert_eq!(
+                (fitted.as_str(), fixed.len()),
+                (t.as_str(), 0),
+                "{}",
+                p.name
+            );
+        }
+    }
+}

@@ -195,7 +195,7 @@ impl Pattern {
                         None => parse(&body).map(|n| (n, n)),
                     };
                     match range {
-                        Some((a, b)) if a <= b && b >= 1 && b <= 12 => (a, b),
+                        Some((a, b)) if a <= b && (1..=12).contains(&b) => (a, b),
                         _ => {
                             return err(
                                 start,
@@ -218,6 +218,22 @@ impl Pattern {
             source: source.to_owned(),
             tokens,
         })
+    }
+
+    /// A random text of this format (for generated training and test data).
+    pub fn sample(&self, rng: &mut crate::plate::SplitMix64) -> String {
+        let mut out = String::new();
+        for t in &self.tokens {
+            let n = t.min as u64 + rng.below((t.max - t.min) as u64 + 1);
+            let allowed: Vec<u8> = (b'A'..=b'Z')
+                .chain(b'0'..=b'9')
+                .filter(|&c| bit(c) & t.set != 0)
+                .collect();
+            for _ in 0..n {
+                out.push(allowed[rng.below(allowed.len() as u64) as usize] as char);
+            }
+        }
+        out
     }
 
     /// The text fitted to this pattern with the fewest look-alike fixes, and
