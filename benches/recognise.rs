@@ -24,15 +24,13 @@ fn frames(w: u32, h: u32, n: usize) -> Vec<Frame> {
         .map(|i| {
             let vrm = random_vrm(&mut rng);
             let width = rng.range(0.1, 0.25) * w as f32;
-            let height = width * 111.0 / 520.0;
             let style = [PlateStyle::FRONT, PlateStyle::REAR][i % 2];
             let v = Vehicle::still(&vrm, style, random_body(&mut rng));
-            let p = PlatePlacement {
-                x: rng.range(0.25, 0.75) * w as f32 - width * 0.5,
-                y: rng.range(0.5, 0.8) * h as f32 - height * 0.5,
-                width,
-                height,
-            };
+            let (cx, cy) = (
+                rng.range(0.25, 0.75) * w as f32,
+                rng.range(0.5, 0.8) * h as f32,
+            );
+            let p = PlatePlacement::centred(cx, cy, width);
             let mut img = scene.background().clone();
             draw_vehicle(&mut img, &v, &p).expect("plate fits");
             img.to_frame(i as u64, 0)

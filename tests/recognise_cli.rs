@@ -25,14 +25,12 @@ fn scene(seed: u64, style: PlateStyle) -> (RgbImage, String, [u32; 4]) {
     let mut rng = SplitMix64::new(seed);
     let vrm = random_vrm(&mut rng);
     let width = rng.range(140.0, 220.0);
-    let height = width * 111.0 / 520.0;
     let v = Vehicle::still(&vrm, style, random_body(&mut rng));
-    let p = PlatePlacement {
-        x: rng.range(0.3, 0.7) * w as f32 - width * 0.5,
-        y: rng.range(0.5, 0.75) * h as f32 - height * 0.5,
-        width,
-        height,
-    };
+    let (cx, cy) = (
+        rng.range(0.3, 0.7) * w as f32,
+        rng.range(0.5, 0.75) * h as f32,
+    );
+    let p = PlatePlacement::centred(cx, cy, width);
     let mut img = Scene::new(w, h, seed).background().clone();
     draw_vehicle(&mut img, &v, &p).unwrap();
     (img, vrm, p.to_box())

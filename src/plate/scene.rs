@@ -39,6 +39,19 @@ pub struct Vehicle {
     pub receding: bool,
 }
 
+impl PlatePlacement {
+    /// A UK-shaped plate `width` pixels wide centred on (cx, cy).
+    pub fn centred(cx: f32, cy: f32, width: f32) -> PlatePlacement {
+        let height = width * super::render::PLATE_HEIGHT_MM / super::render::PLATE_WIDTH_MM;
+        PlatePlacement {
+            x: cx - width * 0.5,
+            y: cy - height * 0.5,
+            width,
+            height,
+        }
+    }
+}
+
 impl Vehicle {
     /// A vehicle for a single still picture: front view for white plates,
     /// rear view for yellow ones.
