@@ -162,7 +162,8 @@ fn write_plates(a: &PlatesArgs) -> anyhow::Result<()> {
         std::fs::write(&txt, label).with_context(|| format!("{}: cannot write", txt.display()))?;
         let line = serde_json::json!({
             "file": name, "text": s.text, "format": s.format,
-            "corners": s.corners, "box": s.plate_box,
+            "corners": s.corners, "box": s.plate_box, "colour": s.colour,
+            "width_px": s.width_px.round(), "ir": s.ir,
         });
         writeln!(labels, "{line}").with_context(|| format!("{}: cannot write", jsonl.display()))?;
         if let Some((cw, ch)) = a.crops {

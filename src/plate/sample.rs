@@ -5,7 +5,7 @@
 use super::degrade::{self, warp_into};
 use super::render::{PLATE_HEIGHT_MM, PLATE_WIDTH_MM};
 use super::scene::Scene;
-use super::{GrayImage, PlateStyle, SplitMix64, render_plate};
+use super::{GrayImage, PlateColour, PlateStyle, SplitMix64, render_plate};
 use crate::recognise::rules::{PlateRules, UK_FORMATS};
 
 /// One generated picture and its ground truth.
@@ -20,6 +20,12 @@ pub struct Sample {
     pub corners: [[f32; 2]; 4],
     /// The corners' bounding box, clipped to the image: x, y, w, h.
     pub plate_box: [u32; 4],
+    /// Plate colours: `white`, `yellow` or `black`.
+    pub colour: &'static str,
+    /// Plate width in pixels before perspective.
+    pub width_px: f32,
+    /// Infrared look (bright plate, dark surroundings).
+    pub ir: bool,
 }
 
 /// A random UK registration and its format: current marks most often.
@@ -126,12 +132,20 @@ pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
         (hi(xs, w) - x0).round() as u32,
         (hi(ys, h) - y0).round() as u32,
     ];
+    let colour = match style.colour {
+        PlateColour::White => "white",
+        PlateColour::Yellow => "yellow",
+        PlateColour::BlackSilver => "black",
+    };
     Sample {
         image,
         text,
         format,
         corners,
         plate_box,
+        colour,
+        width_px: pw,
+        ir,
     }
 }
 
