@@ -241,12 +241,12 @@ fn scoring_rules() {
     };
     let mut s = Score::default();
     s.add(
-        &[label.clone()],
+        std::slice::from_ref(&label),
         &[read("AB12C0E", [102, 98, 100, 24])],
         1.0,
     );
     s.add(
-        &[label.clone()],
+        std::slice::from_ref(&label),
         &[read("AB12CDE", [300, 98, 100, 24])],
         2.0,
     );
