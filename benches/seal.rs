@@ -4,6 +4,9 @@
 //! `cargo bench --bench seal` reports MB/s and µs per read; run as a test
 //! (`cargo test --benches`) it makes one small pass so the bench stays working.
 
+#[path = "common.rs"]
+mod common;
+
 use std::time::Instant;
 
 use anprd::config::SpoolConfig;
@@ -32,8 +35,10 @@ fn read(n: usize) -> Read {
 }
 
 fn main() {
-    let benching = std::env::args().any(|a| a == "--bench");
-    let n = if benching { 5_000 } else { 20 };
+    if common::answered_test_listing() {
+        return;
+    }
+    let n = if common::full_run() { 5_000 } else { 20 };
     let sealer = Sealer::with_key(&[3; 32]);
     let value = read(0).to_payload();
 

@@ -49,6 +49,25 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "gateway")]
         kind: IdKind,
     },
+    /// Read the plates in image files (JPEG, PNG) or directories of them.
+    Recognise {
+        /// One JSON object per image instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Report reads as the engine made them, without the plate rules.
+        #[arg(long)]
+        no_rules: bool,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Score the recogniser on labelled images (OpenALPR benchmark format).
+    Eval {
+        /// Score reads as the engine made them, without the plate rules.
+        #[arg(long)]
+        no_rules: bool,
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -70,6 +89,14 @@ pub fn main() -> ExitCode {
         Command::Id { kind } => {
             println!("{}", random_id(kind));
             ExitCode::SUCCESS
+        }
+        Command::Recognise {
+            json,
+            no_rules,
+            paths,
+        } => crate::recognise::cli::run(&cli.config, &paths, json, no_rules),
+        Command::Eval { no_rules, dirs } => {
+            crate::recognise::eval::run(&cli.config, &dirs, no_rules)
         }
     }
 }
@@ -121,8 +148,18 @@ fn run(path: &std::path::Path) -> ExitCode {
             "mqtt.allow_insecure: reads are sent to the broker UNENCRYPTED"
         );
     }
-    let engines = || -> anyhow::Result<Box<dyn crate::recognise::Recogniser>> {
-        Ok(Box::new(crate::recognise::classic::ClassicRecogniser::new()))
+    let rules = match config.recognise.rules() {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("recognise: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let engines = move || -> anyhow::Result<Box<dyn crate::recognise::Recogniser>> {
+        Ok(Box::new(crate::recognise::rules::RuledRecogniser {
+            engine: Box::new(crate::recognise::classic::ClassicRecogniser::new()),
+            rules: rules.clone(),
+        }))
     };
     match crate::pipeline::run(&config, &engines) {
         Ok(()) => {

@@ -75,6 +75,53 @@ pub struct RecogniseConfig {
     /// Recognition threads shared by all cameras; default: one per core.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// Built-in registration formats reads are checked against (`uk`, or
+    /// single ones such as `uk-current`); see `recognise::rules`.
+    #[serde(default = "default_formats")]
+    pub formats: Vec<String>,
+    /// Further formats, e.g. other countries': `{ name, pattern }`.
+    #[serde(default, rename = "pattern")]
+    pub patterns: Vec<PatternConfig>,
+    /// A read fitting no format: `flag` (kept, no format) or `reject`.
+    #[serde(default = "default_unmatched")]
+    pub unmatched: crate::recognise::rules::Unmatched,
+    /// Most look-alike characters (O/0, I/1, …) fixed in one read.
+    #[serde(default = "default_max_fixes")]
+    pub max_fixes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternConfig {
+    pub name: String,
+    pub pattern: String,
+}
+
+impl RecogniseConfig {
+    /// The plate rules this section describes (validated by `Config::load`).
+    pub fn rules(&self) -> Result<crate::recognise::rules::PlateRules, String> {
+        let custom: Vec<(String, String)> = self
+            .patterns
+            .iter()
+            .map(|p| (p.name.clone(), p.pattern.clone()))
+            .collect();
+        crate::recognise::rules::PlateRules::new(
+            &self.formats,
+            &custom,
+            self.unmatched,
+            self.max_fixes,
+        )
+    }
+}
+
+fn default_formats() -> Vec<String> {
+    vec!["uk".into()]
+}
+fn default_unmatched() -> crate::recognise::rules::Unmatched {
+    crate::recognise::rules::Unmatched::Flag
+}
+fn default_max_fixes() -> usize {
+    crate::recognise::rules::DEFAULT_MAX_FIXES
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -261,6 +308,10 @@ impl Default for RecogniseConfig {
         RecogniseConfig {
             min_confidence: default_min_confidence(),
             workers: None,
+            formats: default_formats(),
+            patterns: Vec::new(),
+            unmatched: default_unmatched(),
+            max_fixes: default_max_fixes(),
         }
     }
 }
@@ -594,6 +645,7 @@ impl Config {
                 format!("must be between 0 and 1, not {c}"),
             );
         }
+        self.validate_rules(&mut bad);
         let g = &self.group;
         if !(50..=60_000).contains(&g.end_after_ms) {
             bad(
@@ -649,6 +701,37 @@ impl Config {
             );
         }
         problems
+    }
+
+    /// `recognise.formats` and `recognise.pattern[i]`.
+    fn validate_rules(&self, bad: &mut impl FnMut(Vec<Seg>, String)) {
+        use crate::recognise::rules::{Pattern, builtin_names};
+        use Seg::{Index, Key};
+        let r = &self.recognise;
+        let known = builtin_names();
+        for (i, f) in r.formats.iter().enumerate() {
+            if !known.contains(&f.as_str()) {
+                bad(
+                    vec![Key("recognise"), Key("formats"), Index(i)],
+                    format!("unknown format {f:?}; expected one of {}", known.join(", ")),
+                );
+            }
+        }
+        for (i, p) in r.patterns.iter().enumerate() {
+            let here = |k| vec![Key("recognise"), Key("pattern"), Index(i), Key(k)];
+            if p.name.trim().is_empty() {
+                bad(here("name"), "must not be empty".into());
+            }
+            if let Err(e) = Pattern::parse(&p.name, &p.pattern) {
+                bad(here("pattern"), format!("{e}"));
+            }
+        }
+        if r.max_fixes > 4 {
+            bad(
+                vec![Key("recognise"), Key("max_fixes")],
+                format!("must be between 0 and 4, not {}", r.max_fixes),
+            );
+        }
     }
 
     /// Cameras that are switched on.

@@ -405,6 +405,8 @@ mod tests {
             confidence: conf,
             char_confidence: vec![conf; text.len()],
             plate_box: [x, 10, 30, 8],
+            corners: crate::recognise::box_corners([x, 10, 30, 8]),
+            format: None,
         }
     }
 

@@ -72,22 +72,12 @@ fn cases(n: usize, (w, h): (u32, u32), widths: &[f32], seed: u64) -> Vec<Case> {
             } else {
                 PlateStyle::REAR
             };
-            let v = Vehicle {
-                vrm: vrm.clone(),
-                style,
-                body: random_body(&mut rng),
-                enter_s: 0.0,
-                pass_s: 1.0,
-                lane: 0.0,
-                receding: style == PlateStyle::REAR,
-            };
-            let height = width * 111.0 / 520.0;
-            let p = PlatePlacement {
-                x: rng.range(0.25, 0.75) * w as f32 - width * 0.5,
-                y: rng.range(0.45, 0.8) * h as f32 - height * 0.5,
-                width,
-                height,
-            };
+            let v = Vehicle::still(&vrm, style, random_body(&mut rng));
+            let (cx, cy) = (
+                rng.range(0.25, 0.75) * w as f32,
+                rng.range(0.45, 0.8) * h as f32,
+            );
+            let p = PlatePlacement::centred(cx, cy, width);
             let mut img = scene.background().clone();
             draw_vehicle(&mut img, &v, &p).expect("valid plate");
             let img = match i % 3 {

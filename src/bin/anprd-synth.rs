@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anprd::plate::clip::{ClipSpec, Traffic, write_clip, write_truth};
+use anprd::plate::{GrayImage, SplitMix64, degrade, sample};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -18,6 +19,35 @@ struct Cli {
 enum Cmd {
     /// Render vehicles passing one after another into a video file.
     Clip(ClipArgs),
+    /// Write labelled still pictures of plates (training and test data).
+    Plates(PlatesArgs),
+}
+
+#[derive(clap::Args)]
+struct PlatesArgs {
+    /// Directory to write NNNNN.png, NNNNN.txt (OpenALPR label) and labels.jsonl.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 100)]
+    count: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 1280)]
+    width: u32,
+    #[arg(long, default_value_t = 720)]
+    height: u32,
+    /// Also write each plate rectified to this size (WxH) under crops/.
+    #[arg(long, value_parser = parse_size)]
+    crops: Option<(u32, u32)>,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once('x')
+        .ok_or("expected WIDTHxHEIGHT, e.g. 160x40")?;
+    let n = |v: &str| v.parse::<u32>().ok().filter(|&n| (8..=2048).contains(&n));
+    n(w).zip(n(h))
+        .ok_or_else(|| format!("bad size {s:?}: expected e.g. 160x40"))
 }
 
 #[derive(clap::Args)]
@@ -56,7 +86,18 @@ struct ClipArgs {
 }
 
 fn main() -> ExitCode {
-    let Cmd::Clip(a) = Cli::parse().cmd;
+    let a = match Cli::parse().cmd {
+        Cmd::Clip(a) => a,
+        Cmd::Plates(p) => {
+            return match write_plates(&p) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("anprd-synth: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
     let traffic = match (a.vehicles, a.plates) {
         (Some(n), _) => Traffic::Count(n),
         (None, Some(p)) => Traffic::Plates(p),
@@ -95,4 +136,59 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `count` generated pictures with their labels.
+fn write_plates(a: &PlatesArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let crops = a.out.join("crops");
+    std::fs::create_dir_all(if a.crops.is_some() { &crops } else { &a.out })
+        .with_context(|| format!("{}: cannot create", a.out.display()))?;
+    let jsonl = a.out.join("labels.jsonl");
+    let mut labels = std::io::BufWriter::new(
+        std::fs::File::create(&jsonl)
+            .with_context(|| format!("{}: cannot create", jsonl.display()))?,
+    );
+    let mut rng = SplitMix64::new(a.seed);
+    let started = std::time::Instant::now();
+    for i in 0..a.count {
+        let s = sample::generate(&mut rng, a.width, a.height);
+        let name = format!("{i:05}.png");
+        write_png(&a.out.join(&name), &s.image)?;
+        let [x, y, w, h] = s.plate_box;
+        let label = format!("{name}\t{x}\t{y}\t{w}\t{h}\t{}\n", s.text);
+        let txt = a.out.join(format!("{i:05}.txt"));
+        std::fs::write(&txt, label).with_context(|| format!("{}: cannot write", txt.display()))?;
+        let line = serde_json::json!({
+            "file": name, "text": s.text, "format": s.format,
+            "corners": s.corners, "box": s.plate_box, "colour": s.colour,
+            "width_px": s.width_px.round(), "ir": s.ir,
+        });
+        writeln!(labels, "{line}").with_context(|| format!("{}: cannot write", jsonl.display()))?;
+        if let Some((cw, ch)) = a.crops {
+            let crop = degrade::rectify(&s.image, &s.corners, cw, ch)
+                .context("degenerate plate corners")?;
+            write_png(&crops.join(&name), &crop)?;
+        }
+    }
+    labels.flush()?;
+    println!(
+        "{}: {} pictures in {:.1} s",
+        a.out.display(),
+        a.count,
+        started.elapsed().as_secs_f32()
+    );
+    Ok(())
+}
+
+fn write_png(path: &std::path::Path, img: &GrayImage) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("{}: cannot create", path.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), img.width, img.height);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.write_header()
+        .and_then(|mut w| w.write_image_data(&img.data))
+        .with_context(|| format!("{}: cannot write", path.display()))
 }

@@ -7,8 +7,10 @@
 //! seed so clips and tests are reproducible.
 
 pub mod clip;
+pub mod degrade;
 pub mod glyphs;
 pub mod render;
+pub mod sample;
 pub mod scene;
 
 pub use render::{GrayImage, PlateColour, PlateStyle, RgbImage, render_plate};

@@ -17,11 +17,13 @@ pub const GROUP_GAP_MM: f32 = 33.0;
 /// Clear margin the text must keep from the plate edge.
 const SIDE_MARGIN_MM: f32 = 11.0;
 
-/// Plate background: white on the front of a vehicle, yellow on the rear.
+/// Plate background: white on the front of a vehicle, yellow on the rear;
+/// black with silver characters on historic vehicles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlateColour {
     White,
     Yellow,
+    BlackSilver,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,15 +43,26 @@ impl PlateStyle {
         border: false,
     };
 
+    pub const HISTORIC: PlateStyle = PlateStyle {
+        colour: PlateColour::BlackSilver,
+        border: false,
+    };
+
     fn background(&self) -> [f32; 3] {
         match self.colour {
             PlateColour::White => [238.0, 240.0, 236.0],
             PlateColour::Yellow => [250.0, 204.0, 20.0],
+            PlateColour::BlackSilver => [22.0, 22.0, 24.0],
+        }
+    }
+
+    fn ink(&self) -> [f32; 3] {
+        match self.colour {
+            PlateColour::BlackSilver => [200.0, 202.0, 205.0],
+            _ => [18.0, 18.0, 20.0],
         }
     }
 }
-
-const INK: [f32; 3] = [18.0, 18.0, 20.0];
 
 /// Why a plate could not be drawn.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -232,6 +245,7 @@ pub fn draw_plate(
     let height = PLATE_HEIGHT_MM / mm_per_px;
     let ramp = mm_per_px * (1.0 + soften.max(0.0));
     let bg = style.background();
+    let ink_rgb = style.ink();
     let x0 = x.floor().max(0.0) as i64;
     let y0 = y.floor().max(0.0) as i64;
     let x1 = ((x + width).ceil() as i64).min(img.width as i64);
@@ -272,7 +286,7 @@ pub fn draw_plate(
             }
             let i = (py as usize * w + px as usize) * 3;
             for k in 0..3 {
-                let plate = bg[k] + (INK[k] - bg[k]) * ink;
+                let plate = bg[k] + (ink_rgb[k] - bg[k]) * ink;
                 let old = img.data[i + k] as f32;
                 img.data[i + k] = (old + (plate - old) * alpha).round() as u8;
             }

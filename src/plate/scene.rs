@@ -39,6 +39,35 @@ pub struct Vehicle {
     pub receding: bool,
 }
 
+impl PlatePlacement {
+    /// A UK-shaped plate `width` pixels wide centred on (cx, cy).
+    pub fn centred(cx: f32, cy: f32, width: f32) -> PlatePlacement {
+        let height = width * super::render::PLATE_HEIGHT_MM / super::render::PLATE_WIDTH_MM;
+        PlatePlacement {
+            x: cx - width * 0.5,
+            y: cy - height * 0.5,
+            width,
+            height,
+        }
+    }
+}
+
+impl Vehicle {
+    /// A vehicle for a single still picture: front view for white plates,
+    /// rear view for yellow ones.
+    pub fn still(vrm: &str, style: PlateStyle, body: [u8; 3]) -> Vehicle {
+        Vehicle {
+            vrm: vrm.to_owned(),
+            style,
+            body,
+            enter_s: 0.0,
+            pass_s: 1.0,
+            lane: 0.0,
+            receding: style == PlateStyle::REAR,
+        }
+    }
+}
+
 /// Where a plate sits in one frame, in pixels (fractional).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlatePlacement {

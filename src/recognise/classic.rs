@@ -405,7 +405,9 @@ impl ClassicRecogniser {
         let cx = (x0 + x1) * 0.5;
         let cy = by0 + cy_band + slope * (cx - xc);
         let pw = ch * PLATE_WIDTH_MM / CHAR_HEIGHT_MM;
-        let ph = ch * PLATE_HEIGHT_MM / CHAR_HEIGHT_MM + slope.abs() * pw;
+        let level_h = ch * PLATE_HEIGHT_MM / CHAR_HEIGHT_MM;
+        let ph = level_h + slope.abs() * pw;
+        let corners = tilted_corners(cx, cy, pw, level_h, slope);
         let bx = (cx - pw * 0.5).max(0.0);
         let by = (cy - ph * 0.5).max(0.0);
         let ex = (cx + pw * 0.5).min(img.w as f32);
@@ -423,8 +425,24 @@ impl ClassicRecogniser {
                 (ex - bx).round() as u32,
                 (ey - by).round() as u32,
             ],
+            corners,
+            format: None,
         })
     }
+}
+
+/// Corners (clockwise from top left) of a `w`×`h` plate centred on (cx, cy)
+/// whose rows climb by `slope` (dy/dx).
+fn tilted_corners(cx: f32, cy: f32, w: f32, h: f32, slope: f32) -> [[f32; 2]; 4] {
+    let n = (1.0 + slope * slope).sqrt();
+    let (ux, uy) = (0.5 * w / n, 0.5 * w * slope / n);
+    let (vx, vy) = (-0.5 * h * slope / n, 0.5 * h / n);
+    [
+        [cx - ux - vx, cy - uy - vy],
+        [cx + ux - vx, cy + uy - vy],
+        [cx + ux + vx, cy + uy + vy],
+        [cx - ux + vx, cy - uy + vy],
+    ]
 }
 
 /// Least-squares tilt (dy/dx) of the blob centres; level when too few

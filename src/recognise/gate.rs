@@ -177,6 +177,8 @@ mod tests {
             confidence: 0.9,
             char_confidence: vec![0.9; 7],
             plate_box: [x, y, w, w / 5],
+            corners: crate::recognise::box_corners([x, y, w, w / 5]),
+            format: None,
         }
     }
 

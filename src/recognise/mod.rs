@@ -1,7 +1,11 @@
 //! Recognise: finds number plates in a frame and reads them.
 
 pub mod classic;
+pub mod cli;
+pub mod eval;
 pub mod gate;
+pub mod image_file;
+pub mod rules;
 
 use crate::capture::Frame;
 
@@ -16,6 +20,18 @@ pub struct PlateCandidate {
     pub char_confidence: Vec<f32>,
     /// Axis-aligned box in frame pixels: x, y, width, height.
     pub plate_box: [u32; 4],
+    /// The plate's corners in frame pixels, clockwise from top left; for a
+    /// tilted or skewed plate tighter than `plate_box`.
+    pub corners: [[f32; 2]; 4],
+    /// The registration format the text fits ([`rules`]); None when it fits
+    /// no enabled format (or no rules were applied).
+    pub format: Option<String>,
+}
+
+/// The corners of an axis-aligned box, clockwise from top left.
+pub fn box_corners(b: [u32; 4]) -> [[f32; 2]; 4] {
+    let [x, y, w, h] = b.map(|v| v as f32);
+    [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
 }
 
 /// A plate recognition engine. One instance per recognition thread, so an

@@ -1,0 +1,257 @@
+//! Labelled training and test pictures: a plate of any UK format and colour,
+//! put in perspective into a road scene and degraded like a photograph.
+//! Each sample knows its text, format, four corners and box.
+
+use super::degrade::{self, warp_into};
+use super::render::{PLATE_HEIGHT_MM, PLATE_WIDTH_MM};
+use super::scene::Scene;
+use super::{GrayImage, PlateColour, PlateStyle, SplitMix64, render_plate};
+use crate::recognise::rules::{PlateRules, UK_FORMATS};
+
+/// One generated picture and its ground truth.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub image: GrayImage,
+    /// The registration, no spaces.
+    pub text: String,
+    /// Its format's name (see [`crate::recognise::rules`]).
+    pub format: &'static str,
+    /// The plate's corners, clockwise from top left, in image pixels.
+    pub corners: [[f32; 2]; 4],
+    /// The corners' bounding box, clipped to the image: x, y, w, h.
+    pub plate_box: [u32; 4],
+    /// Plate colours: `white`, `yellow` or `black`.
+    pub colour: &'static str,
+    /// Plate width in pixels before perspective.
+    pub width_px: f32,
+    /// Infrared look (bright plate, dark surroundings).
+    pub ir: bool,
+}
+
+/// A random UK registration and its format: current marks most often.
+pub fn random_mark(rng: &mut SplitMix64) -> (String, &'static str) {
+    let rules = PlateRules::uk();
+    let k = if rng.unit() < 0.5 {
+        0
+    } else {
+        rng.below(UK_FORMATS.len() as u64) as usize
+    };
+    let p = &rules.patterns()[k];
+    (p.sample(rng), UK_FORMATS[k].0)
+}
+
+/// The mark with the space a plate prints: current and prefix marks split
+/// before their last letter group, the others between letters and digits.
+pub fn printed(text: &str, format: &str) -> String {
+    let b = text.as_bytes();
+    let cuts: Vec<usize> = (1..b.len())
+        .filter(|&i| b[i].is_ascii_digit() != b[i - 1].is_ascii_digit())
+        .collect();
+    let cut = match format {
+        "uk-current" | "uk-prefix" => cuts.last(),
+        _ => cuts.first(),
+    };
+    match cut {
+        Some(&i) => format!("{} {}", &text[..i], &text[i..]),
+        None => text.to_owned(),
+    }
+}
+
+/// Draws a `w`×`h` labelled picture from `rng` (plates 60–400 px wide).
+pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
+    let (text, format) = random_mark(rng);
+    let style = match rng.below(20) {
+        0..=8 => PlateStyle::FRONT,
+        9..=16 => PlateStyle::REAR,
+        _ => PlateStyle::HISTORIC,
+    };
+    let style = PlateStyle {
+        border: rng.below(5) == 0,
+        ..style
+    };
+    let max_w = 400f32.min(w as f32 * 0.7);
+    let pw = 60.0 * (max_w / 60.0).powf(rng.unit());
+    let ph = pw * PLATE_HEIGHT_MM / PLATE_WIDTH_MM;
+
+    // The plate, drawn at twice the size it will have, in a surround.
+    let big = ((pw * 2.0) as u32).clamp(120, 800);
+    let plate = render_plate(&printed(&text, format), style, big)
+        .expect("generated marks fit a plate")
+        .to_gray();
+    let mut plate = plate;
+    mark_up(&mut plate, rng);
+    let m = (big as f32 * rng.range(0.02, 0.08)) as u32;
+    let fill = rng.below(256) as u8;
+    let mut card = GrayImage {
+        width: plate.width + 2 * m,
+        height: plate.height + 2 * m,
+        data: vec![fill; ((plate.width + 2 * m) * (plate.height + 2 * m)) as usize],
+    };
+    for y in 0..plate.height {
+        let src = &plate.data[(y * plate.width) as usize..((y + 1) * plate.width) as usize];
+        let at = ((y + m) * card.width + m) as usize;
+        card.data[at..at + plate.width as usize].copy_from_slice(src);
+    }
+    let (mf, bw, bh) = (m as f32, plate.width as f32, plate.height as f32);
+    let src_quad = [[mf, mf], [mf + bw, mf], [mf + bw, mf + bh], [mf, mf + bh]];
+
+    // Where it lands: rotated, with yaw and pitch, inside the picture.
+    let angle = rng.range(-0.14, 0.14) * if rng.below(6) == 0 { 2.0 } else { 1.0 };
+    let yaw = rng.range(0.8, 1.2);
+    let pitch = rng.range(0.88, 1.0);
+    let local = [
+        [-pw / 2.0 * pitch, -ph / 2.0],
+        [pw / 2.0 * pitch, -ph / 2.0 * yaw],
+        [pw / 2.0, ph / 2.0 * yaw],
+        [-pw / 2.0, ph / 2.0],
+    ];
+    let reach = pw * 0.6 + 4.0;
+    let cx = rng.range(reach, (w as f32 - reach).max(reach + 1.0));
+    let cy = rng.range(reach * 0.5, (h as f32 - reach * 0.5).max(reach * 0.5 + 1.0));
+    let (s, c) = angle.sin_cos();
+    let corners = local.map(|[x, y]| [cx + x * c - y * s, cy + x * s + y * c]);
+
+    let seed = rng.next_u64();
+    let mut image = Scene::new(w, h, seed).background().to_gray();
+    let ir = rng.below(10) == 0;
+    if ir {
+        degrade::map_levels(&mut image, |v| v * 0.25);
+        degrade::map_levels(&mut card, |v| 40.0 + v * 0.85);
+    }
+    warp_into(&mut image, &card, &src_quad, &corners).expect("plate quads are never degenerate");
+    photograph(&mut image, rng, &corners);
+
+    let xs = corners.map(|p| p[0]);
+    let ys = corners.map(|p| p[1]);
+    let lo = |v: [f32; 4]| v.into_iter().fold(f32::MAX, f32::min).max(0.0);
+    let hi = |v: [f32; 4], lim: u32| v.into_iter().fold(f32::MIN, f32::max).min(lim as f32);
+    let (x0, y0) = (lo(xs), lo(ys));
+    let plate_box = [
+        x0.round() as u32,
+        y0.round() as u32,
+        (hi(xs, w) - x0).round() as u32,
+        (hi(ys, h) - y0).round() as u32,
+    ];
+    let colour = match style.colour {
+        PlateColour::White => "white",
+        PlateColour::Yellow => "yellow",
+        PlateColour::BlackSilver => "black",
+    };
+    Sample {
+        image,
+        text,
+        format,
+        corners,
+        plate_box,
+        colour,
+        width_px: pw,
+        ir,
+    }
+}
+
+/// Screws, dirt and a dealer's line on the plate face.
+fn mark_up(plate: &mut GrayImage, rng: &mut SplitMix64) {
+    let (w, h) = (plate.width as f32, plate.height as f32);
+    let mut dot = |x: f32, y: f32, r: f32, level: u8| {
+        let (x0, x1) = ((x - r).max(0.0) as u32, ((x + r) as u32).min(plate.width));
+        let (y0, y1) = ((y - r).max(0.0) as u32, ((y + r) as u32).min(plate.height));
+        for py in y0..y1 {
+            for px in x0..x1 {
+                if (px as f32 - x).powi(2) + (py as f32 - y).powi(2) <= r * r {
+                    plate.data[(py * plate.width + px) as usize] = level;
+                }
+            }
+        }
+    };
+    if rng.below(2) == 0 {
+        let y = h * rng.range(0.3, 0.7);
+        dot(w * 0.1, y, h * 0.04, 90);
+        dot(w * 0.9, y, h * 0.04, 90);
+    }
+    if rng.below(3) == 0 {
+        for _ in 0..rng.below(40) {
+            let level = rng.range(60.0, 160.0) as u8;
+            dot(
+                rng.unit() * w,
+                rng.unit() * h,
+                h * rng.range(0.005, 0.03),
+                level,
+            );
+        }
+    }
+    if rng.below(3) == 0 {
+        // Small print along the bottom edge, like a dealer's name.
+        let y = h * 0.93;
+        let mut x = w * 0.35;
+        while x < w * 0.65 {
+            dot(x, y, h * 0.018, 70);
+            x += h * rng.range(0.03, 0.06);
+        }
+    }
+}
+
+/// Camera faults over the whole picture: low contrast, shadow, glare, blur,
+/// motion, noise and JPEG.
+fn photograph(img: &mut GrayImage, rng: &mut SplitMix64, corners: &[[f32; 2]; 4]) {
+    let [cx, cy] = [
+        corners.iter().map(|p| p[0]).sum::<f32>() / 4.0,
+        corners.iter().map(|p| p[1]).sum::<f32>() / 4.0,
+    ];
+    if rng.below(5) == 0 {
+        let k = rng.range(0.35, 0.7);
+        let mid = rng.range(90.0, 160.0);
+        degrade::map_levels(img, |v| mid + (v - mid) * k);
+    }
+    if rng.below(5) == 0 {
+        let f = rng.range(0.45, 0.8);
+        degrade::shadow(
+            img,
+            cx + rng.range(-60.0, 60.0),
+            cy,
+            rng.range(0.0, std::f32::consts::TAU),
+            f,
+        );
+    }
+    if rng.below(10) == 0 {
+        let (gx, gy) = (cx + rng.range(-80.0, 80.0), cy + rng.range(-30.0, 30.0));
+        degrade::glare(img, gx, gy, rng.range(8.0, 40.0), rng.range(60.0, 160.0));
+    }
+    match rng.below(4) {
+        0 => degrade::box_blur(img, 1, 1),
+        1 => degrade::box_blur(img, 1 + rng.below(4) as usize, 0),
+        _ => {}
+    }
+    let sigma = rng.range(0.0, 8.0);
+    degrade::add_noise(img, rng, sigma);
+    if rng.below(3) != 0 {
+        degrade::jpeg_round_trip(img, rng.range(30.0, 92.0) as u8);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_marks_split_where_plates_do() {
+        assert_eq!(printed("AB12CDE", "uk-current"), "AB12 CDE");
+        assert_eq!(printed("A123BCD", "uk-prefix"), "A123 BCD");
+        assert_eq!(printed("ABC123D", "uk-suffix"), "ABC 123D");
+        assert_eq!(printed("ABZ1234", "uk-ni"), "ABZ 1234");
+        assert_eq!(printed("1234AB", "uk-dateless-reversed"), "1234 AB");
+    }
+
+    #[test]
+    fn samples_are_reproducible_and_boxed() {
+        let a = generate(&mut SplitMix64::new(5), 320, 240);
+        let b = generate(&mut SplitMix64::new(5), 320, 240);
+        assert_eq!(a.image, b.image);
+        assert_eq!(a.text, b.text);
+        let [x, y, w, h] = a.plate_box;
+        assert!(
+            w >= 40 && h >= 8 && x + w <= 320 && y + h <= 240,
+            "{:?}",
+            a.plate_box
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! `anprd recognise [--json] PATH…`: plates in still images, for a person at
+//! a terminal or a script. Output goes to stdout only, never to the log.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::image_file;
+use super::rules::RuledRecogniser;
+use super::{PlateCandidate, Recogniser};
+use crate::config::{Config, RecogniseConfig};
+
+/// The engine the daemon would run, with the plate rules of `config` when
+/// that file exists (the defaults otherwise); `no_rules` leaves reads as the
+/// engine made them.
+pub fn engine(config: &Path, no_rules: bool) -> Result<Box<dyn Recogniser>, ExitCode> {
+    let section = if config.exists() {
+        match Config::load(config) {
+            Ok(c) => c.recognise,
+            Err(errors) => {
+                eprintln!("{errors}");
+                return Err(ExitCode::from(crate::cli::EXIT_CONFIG));
+            }
+        }
+    } else {
+        RecogniseConfig::default()
+    };
+    let engine: Box<dyn Recogniser> = Box::new(super::classic::ClassicRecogniser::new());
+    if no_rules {
+        return Ok(engine);
+    }
+    match section.rules() {
+        Ok(rules) => Ok(Box::new(RuledRecogniser { engine, rules })),
+        Err(e) => {
+            eprintln!("{}: recognise: {e}", config.display());
+            Err(ExitCode::from(crate::cli::EXIT_CONFIG))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ImageJson<'a> {
+    image: &'a str,
+    plates: Vec<PlateJson<'a>>,
+    ms: f64,
+}
+
+#[derive(Serialize)]
+struct PlateJson<'a> {
+    text: &'a str,
+    confidence: f32,
+    format: Option<&'a str>,
+    chars: Vec<CharJson>,
+    #[serde(rename = "box")]
+    plate_box: [u32; 4],
+    corners: [[f32; 2]; 4],
+}
+
+#[derive(Serialize)]
+struct CharJson {
+    #[serde(rename = "char")]
+    c: char,
+    confidence: f32,
+}
+
+/// Runs the command; an unreadable image is reported and the rest still read.
+pub fn run(config: &Path, paths: &[PathBuf], json: bool, no_rules: bool) -> ExitCode {
+    let mut engine = match engine(config, no_rules) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    let files = match image_file::expand(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("anprd recognise: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    if !json {
+        let _ = writeln!(
+            out,
+            "{:<40} {:<10} {:>5} {:<22} {:<20} {:>7}",
+            "image", "plate", "conf", "format", "box", "ms"
+        );
+    }
+    for file in &files {
+        let frame = match image_file::load_luma(file) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("anprd recognise: {e:#}");
+                failed = true;
+                continue;
+            }
+        };
+        let t = Instant::now();
+        let mut plates = engine.recognise(&frame);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        plates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        let name = file.display().to_string();
+        let line = if json {
+            json_line(&name, &plates, ms)
+        } else {
+            table_rows(&name, &plates, ms)
+        };
+        if writeln!(out, "{line}").is_err() {
+            return ExitCode::FAILURE; // stdout closed (e.g. `| head`)
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn json_line(image: &str, plates: &[PlateCandidate], ms: f64) -> String {
+    let doc = ImageJson {
+        image,
+        plates: plates
+            .iter()
+            .map(|p| PlateJson {
+                text: &p.text,
+                confidence: p.confidence,
+                format: p.format.as_deref(),
+                chars: p
+                    .text
+                    .chars()
+                    .zip(&p.char_confidence)
+                    .map(|(c, &confidence)| CharJson { c, confidence })
+                    .collect(),
+                plate_box: p.plate_box,
+                corners: p.corners,
+            })
+            .collect(),
+        ms: (ms * 1000.0).round() / 1000.0,
+    };
+    serde_json::to_string(&doc).expect("plain data serialises")
+}
+
+fn table_rows(image: &str, plates: &[PlateCandidate], ms: f64) -> String {
+    if plates.is_empty() {
+        return format!(
+            "{image:<40} {:<10} {:>5} {:<22} {:<20} {ms:>7.1}",
+            "-", "", "", ""
+        );
+    }
+    plates
+        .iter()
+        .map(|p| {
+            let [x, y, w, h] = p.plate_box;
+            format!(
+                "{image:<40} {:<10} {:>5.2} {:<22} {:<20} {ms:>7.1}",
+                p.text,
+                p.confidence,
+                p.format.as_deref().unwrap_or("(no format)"),
+                format!("{x},{y} {w}x{h}"),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

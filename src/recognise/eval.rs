@@ -1,0 +1,282 @@
+//! `anprd eval DIR…`: accuracy of the engine on labelled images.
+//!
+//! Labels use the OpenALPR benchmark format: beside each image a `NAME.txt`
+//! with one line per plate, `file<TAB>x<TAB>y<TAB>w<TAB>h<TAB>TEXT`.
+//!
+//! A labelled plate is *detected* when a read's box overlaps its box with
+//! IoU ≥ 0.5; recall is also given with the looser rule "the read's centre
+//! lies inside the labelled box", because engines size boxes differently
+//! (the classic engine derives them from UK plate proportions). The read
+//! judged for a plate is the most confident one whose centre lies in its box.
+//! Texts compare upper case, letters and digits only, with O and 0 equal.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use super::image_file;
+use super::{PlateCandidate, Recogniser};
+
+/// One labelled plate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    pub image: PathBuf,
+    pub plate_box: [u32; 4],
+    pub text: String,
+}
+
+/// Reads every `*.txt` label file in `dir`, grouped by image, sorted.
+pub fn read_labels(dir: &Path) -> Result<Vec<(PathBuf, Vec<Label>)>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "txt") && p.is_file())
+        .collect();
+    files.sort();
+    let mut by_image: std::collections::BTreeMap<PathBuf, Vec<Label>> = Default::default();
+    for f in files {
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("{}: cannot read", f.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let label =
+                parse_line(dir, line).with_context(|| format!("{}:{}", f.display(), n + 1))?;
+            by_image.entry(label.image.clone()).or_default().push(label);
+        }
+    }
+    Ok(by_image.into_iter().collect())
+}
+
+/// `file x y w h TEXT`, tab (or space) separated; TEXT may hold spaces.
+pub fn parse_line(dir: &Path, line: &str) -> Result<Label> {
+    let fields: Vec<&str> = line.split(['\t', ' ']).filter(|s| !s.is_empty()).collect();
+    if fields.len() < 6 {
+        bail!(
+            "expected `file x y w h TEXT`, found {} fields",
+            fields.len()
+        );
+    }
+    let mut b = [0i64; 4];
+    for (k, v) in b.iter_mut().zip(&fields[1..5]) {
+        *k = v
+            .parse()
+            .with_context(|| format!("`{v}` is not a pixel coordinate"))?;
+    }
+    // Some labels start a pixel outside the image: clip to it.
+    let [x, y, w, h] = b;
+    let (x0, y0) = (x.max(0), y.max(0));
+    let (w, h) = ((x + w - x0).max(0), (y + h - y0).max(0));
+    let clip = |v: i64| u32::try_from(v).context("box too large");
+    Ok(Label {
+        image: dir.join(fields[0]),
+        plate_box: [clip(x0)?, clip(y0)?, clip(w)?, clip(h)?],
+        text: fields[5..].concat(),
+    })
+}
+
+/// Upper case, letters and digits only, O as 0.
+pub fn normalise(text: &str) -> String {
+    text.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            c => c,
+        })
+        .collect()
+}
+
+/// Intersection over union of two x, y, w, h boxes.
+pub fn iou(a: &[u32; 4], b: &[u32; 4]) -> f32 {
+    let (ax1, ay1) = (a[0] + a[2], a[1] + a[3]);
+    let (bx1, by1) = (b[0] + b[2], b[1] + b[3]);
+    let iw = ax1.min(bx1).saturating_sub(a[0].max(b[0])) as f32;
+    let ih = ay1.min(by1).saturating_sub(a[1].max(b[1])) as f32;
+    let inter = iw * ih;
+    let union = (a[2] * a[3] + b[2] * b[3]) as f32 - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+fn centre_in(p: &[u32; 4], b: &[u32; 4]) -> bool {
+    let (cx, cy) = (p[0] + p[2] / 2, p[1] + p[3] / 2);
+    (b[0]..=b[0] + b[2]).contains(&cx) && (b[1]..=b[1] + b[3]).contains(&cy)
+}
+
+/// Levenshtein distance over characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Running totals for one set of images.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Score {
+    pub images: usize,
+    pub plates: usize,
+    pub found_iou: usize,
+    pub found_centre: usize,
+    pub exact: usize,
+    pub chars: usize,
+    pub chars_right: usize,
+    pub false_reads: usize,
+    pub ms: Vec<f64>,
+}
+
+impl Score {
+    /// Adds one image's labels and reads.
+    pub fn add(&mut self, labels: &[Label], reads: &[PlateCandidate], ms: f64) {
+        self.images += 1;
+        self.ms.push(ms);
+        for l in labels {
+            let truth = normalise(&l.text);
+            self.plates += 1;
+            self.chars += truth.chars().count();
+            if reads.iter().any(|r| iou(&r.plate_box, &l.plate_box) >= 0.5) {
+                self.found_iou += 1;
+            }
+            let read = reads
+                .iter()
+                .filter(|r| centre_in(&r.plate_box, &l.plate_box))
+                .max_by(|a, b| a.confidence.total_cmp(&b.confidence));
+            if let Some(r) = read {
+                self.found_centre += 1;
+                let got = normalise(&r.text);
+                self.exact += usize::from(got == truth);
+                let n = truth.chars().count();
+                self.chars_right += n.saturating_sub(edit_distance(&got, &truth));
+            }
+        }
+        self.false_reads += reads
+            .iter()
+            .filter(|r| !labels.iter().any(|l| centre_in(&r.plate_box, &l.plate_box)))
+            .count();
+    }
+
+    fn merge(&mut self, o: &Score) {
+        self.images += o.images;
+        self.plates += o.plates;
+        self.found_iou += o.found_iou;
+        self.found_centre += o.found_centre;
+        self.exact += o.exact;
+        self.chars += o.chars;
+        self.chars_right += o.chars_right;
+        self.false_reads += o.false_reads;
+        self.ms.extend(&o.ms);
+    }
+
+    /// One summary line.
+    pub fn summary(&self, name: &str) -> String {
+        let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+        let mut ms = self.ms.clone();
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
+        format!(
+            "{name}: {} images, {} plates | exact {:.1}% ({}) | detected IoU≥0.5 {:.1}%, centre-in-box {:.1}% | chars {:.1}% | false reads {} | ms/image mean {mean:.1} median {:.1} p90 {:.1}",
+            self.images,
+            self.plates,
+            pct(self.exact, self.plates),
+            self.exact,
+            pct(self.found_iou, self.plates),
+            pct(self.found_centre, self.plates),
+            pct(self.chars_right, self.chars),
+            self.false_reads,
+            at(0.5),
+            at(0.9),
+        )
+    }
+}
+
+/// Scores `engine` on each labelled directory; prints one line per directory
+/// and, for several, the total.
+pub fn run_dirs(engine: &mut dyn Recogniser, dirs: &[PathBuf]) -> Result<Vec<Score>> {
+    let mut sets = Vec::new();
+    for d in dirs {
+        let images = read_labels(d)?;
+        if images.is_empty() {
+            bail!("{}: no label files (NAME.txt) found", d.display());
+        }
+        sets.push((d, images));
+    }
+    let total_images: usize = sets.iter().map(|(_, i)| i.len()).sum();
+    let mut done = 0;
+    let mut scores = Vec::new();
+    for (dir, images) in sets {
+        let mut score = Score::default();
+        for (image, labels) in images {
+            done += 1;
+            progress(done, total_images);
+            let frame = image_file::load_luma(&image)?;
+            let t = Instant::now();
+            let reads = engine.recognise(&frame);
+            score.add(&labels, &reads, t.elapsed().as_secs_f64() * 1e3);
+        }
+        progress_clear();
+        println!("{}", score.summary(&dir.display().to_string()));
+        scores.push(score);
+    }
+    if scores.len() > 1 {
+        let mut all = Score::default();
+        scores.iter().for_each(|s| all.merge(s));
+        println!("{}", all.summary("total"));
+    }
+    Ok(scores)
+}
+
+/// A bar on stderr when it is a terminal (logs and pipes get none).
+fn progress(done: usize, total: usize) {
+    use std::io::IsTerminal;
+    const WIDTH: usize = 30;
+    let mut err = std::io::stderr().lock();
+    if !err.is_terminal() {
+        return;
+    }
+    let filled = WIDTH * done / total.max(1);
+    let _ = write!(
+        err,
+        "\r[{}{}] {done}/{total}",
+        "#".repeat(filled),
+        " ".repeat(WIDTH - filled)
+    );
+    let _ = err.flush();
+}
+
+fn progress_clear() {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[K");
+    }
+}
+
+/// `anprd eval`.
+pub fn run(config: &Path, dirs: &[PathBuf], no_rules: bool) -> ExitCode {
+    let mut engine = match super::cli::engine(config, no_rules) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    match run_dirs(engine.as_mut(), dirs) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nanprd eval: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

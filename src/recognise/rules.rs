@@ -1,0 +1,464 @@
+//! Plate rules as data: registration formats written as small patterns, and
+//! position-aware fixes of look-alike characters.
+//!
+//! An engine reads glyphs; it cannot know that the third character of a
+//! current UK plate is a digit. A pattern says so, and a read that fits a
+//! pattern only after swapping look-alikes (O/0, I/1, S/5, B/8, Z/2, G/6 …) at
+//! the positions the pattern pins is corrected. A read that fits no enabled
+//! pattern keeps its text and is flagged (no `format`), or is dropped when the
+//! configuration asks for that.
+//!
+//! Pattern syntax, one token per character position:
+//!
+//! | token | matches |
+//! |---|---|
+//! | `L` | a letter A–Z |
+//! | `D` | a digit 0–9 |
+//! | `X` | a letter or a digit |
+//! | `[A-HJ-PR-Y]` | one of the listed characters (ranges allowed) |
+//!
+//! Each token may be followed by `?`, `{n}` or `{m,n}`. Spaces only show the
+//! printed grouping and are ignored when matching.
+
+use std::fmt;
+
+use super::{PlateCandidate, Recogniser};
+use crate::capture::Frame;
+
+/// Built-in UK formats, in order of preference when a read fits several
+/// equally well. Letter sets follow DVLA practice: no I or Q in current-format
+/// letters, no Z in the memory tag, and prefix/suffix year letters never I, O,
+/// Q, U or Z.
+pub const UK_FORMATS: &[(&str, &str)] = &[
+    ("uk-current", "[A-HJ-PR-Y]{2}DD [A-HJ-PR-Z]{3}"),
+    ("uk-prefix", "[A-HJ-NPR-TV-Y]D{1,3} L{3}"),
+    ("uk-suffix", "L{3} D{1,3}[A-HJ-NPR-TV-Y]"),
+    ("uk-ni", "L?L[IZ] D{1,4}"),
+    ("uk-dateless", "L{1,3} D{1,4}"),
+    ("uk-dateless-reversed", "D{1,4} L{1,3}"),
+];
+
+/// Look-alikes an engine confuses, as (read, what the position may need).
+/// Only letter↔digit swaps, plus Q→O which current plates never carry.
+const LOOK_ALIKES: &[(u8, &[u8])] = &[
+    (b'O', b"0"),
+    (b'D', b"0"),
+    (b'Q', b"0O"),
+    (b'U', b"0"),
+    (b'I', b"1"),
+    (b'J', b"1"),
+    (b'Z', b"2"),
+    (b'S', b"5"),
+    (b'B', b"8"),
+    (b'G', b"6"),
+    (b'A', b"4"),
+    (b'T', b"7"),
+    (b'0', b"OD"),
+    (b'1', b"I"),
+    (b'2', b"Z"),
+    (b'4', b"A"),
+    (b'5', b"S"),
+    (b'6', b"G"),
+    (b'7', b"T"),
+    (b'8', b"B"),
+];
+
+/// Most positions one read may have corrected by default; beyond that it is a
+/// different plate, not a misread of this format.
+pub const DEFAULT_MAX_FIXES: usize = 2;
+
+/// A pattern that does not parse, with the character offset of the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternError {
+    pub offset: usize,
+    pub why: String,
+}
+
+impl fmt::Display for PatternError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at character {}: {}", self.offset + 1, self.why)
+    }
+}
+
+impl std::error::Error for PatternError {}
+
+/// One token: a set of allowed characters (bit per A–Z then 0–9) repeated
+/// between `min` and `max` times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Token {
+    set: u64,
+    min: u8,
+    max: u8,
+}
+
+/// A named registration format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pattern {
+    pub name: String,
+    pub source: String,
+    tokens: Vec<Token>,
+}
+
+fn bit(c: u8) -> u64 {
+    match c {
+        b'A'..=b'Z' => 1 << (c - b'A'),
+        b'0'..=b'9' => 1 << (26 + c - b'0'),
+        _ => 0,
+    }
+}
+
+const LETTERS: u64 = (1 << 26) - 1;
+const DIGITS: u64 = ((1 << 10) - 1) << 26;
+
+impl Pattern {
+    /// Parses `source` (see the module doc).
+    pub fn parse(name: &str, source: &str) -> Result<Pattern, PatternError> {
+        let chars: Vec<char> = source.chars().collect();
+        let err = |offset: usize, why: String| Err(PatternError { offset, why });
+        let mut tokens: Vec<Token> = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            let set = match c {
+                ' ' | '\t' => {
+                    i += 1;
+                    continue;
+                }
+                'L' => LETTERS,
+                'D' => DIGITS,
+                'X' => LETTERS | DIGITS,
+                '[' => {
+                    let start = i;
+                    let mut set = 0u64;
+                    i += 1;
+                    loop {
+                        match chars.get(i) {
+                            None => return err(start, "unclosed `[`".into()),
+                            Some(']') => break,
+                            Some(&a)
+                                if chars.get(i + 1) == Some(&'-')
+                                    && chars.get(i + 2).is_some_and(|&b| b != ']') =>
+                            {
+                                let b = chars[i + 2];
+                                let (ba, bb) = (bit_of(a), bit_of(b));
+                                if ba == 0
+                                    || bb == 0
+                                    || a > b
+                                    || a.is_ascii_digit() != b.is_ascii_digit()
+                                {
+                                    return err(i, format!("bad range `{a}-{b}`"));
+                                }
+                                for k in a as u8..=b as u8 {
+                                    set |= bit(k);
+                                }
+                                i += 3;
+                                continue;
+                            }
+                            Some(&a) => {
+                                if bit_of(a) == 0 {
+                                    return err(i, format!("`{a}` is not A–Z or 0–9"));
+                                }
+                                set |= bit_of(a);
+                            }
+                        }
+                        i += 1;
+                    }
+                    if set == 0 {
+                        return err(start, "empty set `[]`".into());
+                    }
+                    set
+                }
+                other => {
+                    return err(
+                        i,
+                        format!("unexpected `{other}`; expected L, D, X, [set] or a space"),
+                    );
+                }
+            };
+            i += 1;
+            let (min, max) = match chars.get(i) {
+                Some('?') => {
+                    i += 1;
+                    (0, 1)
+                }
+                Some('{') => {
+                    let start = i;
+                    let close = match chars[i..].iter().position(|&c| c == '}') {
+                        Some(p) => i + p,
+                        None => return err(start, "unclosed `{`".into()),
+                    };
+                    let body: String = chars[i + 1..close].iter().collect();
+                    i = close + 1;
+                    let parse = |s: &str| s.trim().parse::<u8>().ok();
+                    let range = match body.split_once(',') {
+                        Some((a, b)) => parse(a).zip(parse(b)),
+                        None => parse(&body).map(|n| (n, n)),
+                    };
+                    match range {
+                        Some((a, b)) if a <= b && (1..=12).contains(&b) => (a, b),
+                        _ => {
+                            return err(
+                                start,
+                                format!(
+                                    "bad repeat `{{{body}}}`; expected {{n}} or {{m,n}}, n ≤ 12"
+                                ),
+                            );
+                        }
+                    }
+                }
+                _ => (1, 1),
+            };
+            tokens.push(Token { set, min, max });
+        }
+        if tokens.iter().all(|t| t.max == 0) || tokens.is_empty() {
+            return err(0, "the pattern matches nothing".into());
+        }
+        Ok(Pattern {
+            name: name.to_owned(),
+            source: source.to_owned(),
+            tokens,
+        })
+    }
+
+    /// A random text of this format (for generated training and test data).
+    pub fn sample(&self, rng: &mut crate::plate::SplitMix64) -> String {
+        let mut out = String::new();
+        for t in &self.tokens {
+            let n = t.min as u64 + rng.below((t.max - t.min) as u64 + 1);
+            let allowed: Vec<u8> = (b'A'..=b'Z')
+                .chain(b'0'..=b'9')
+                .filter(|&c| bit(c) & t.set != 0)
+                .collect();
+            for _ in 0..n {
+                out.push(allowed[rng.below(allowed.len() as u64) as usize] as char);
+            }
+        }
+        out
+    }
+
+    /// The text fitted to this pattern with the fewest look-alike fixes, and
+    /// which positions were changed; None when it cannot fit.
+    pub fn fit(&self, text: &str) -> Option<(String, Vec<usize>)> {
+        let t = text.as_bytes();
+        // Slots: each token's required copies, then its optional ones.
+        let mut slots: Vec<(u64, bool)> = Vec::new();
+        for tok in &self.tokens {
+            slots.extend((0..tok.min).map(|_| (tok.set, false)));
+            slots.extend((tok.min..tok.max).map(|_| (tok.set, true)));
+        }
+        let (ns, nt) = (slots.len(), t.len());
+        if nt > ns {
+            return None;
+        }
+        // cost[s][j]: fewest fixes to fit t[j..] into slots[s..].
+        const NO: u32 = u32::MAX;
+        let mut cost = vec![NO; (ns + 1) * (nt + 1)];
+        let at = |s: usize, j: usize| s * (nt + 1) + j;
+        cost[at(ns, nt)] = 0;
+        for s in (0..ns).rev() {
+            let (set, optional) = slots[s];
+            for j in (0..=nt).rev() {
+                let mut best = if optional { cost[at(s + 1, j)] } else { NO };
+                if j < nt
+                    && let Some(c) = fix_cost(t[j], set)
+                {
+                    let rest = cost[at(s + 1, j + 1)];
+                    if rest != NO {
+                        best = best.min(rest + c);
+                    }
+                }
+                cost[at(s, j)] = best;
+            }
+        }
+        if cost[at(0, 0)] == NO {
+            return None;
+        }
+        let mut out = Vec::with_capacity(nt);
+        let mut fixed = Vec::new();
+        let (mut s, mut j) = (0, 0);
+        while j < nt {
+            let (set, optional) = slots[s];
+            let here = cost[at(s, j)];
+            if let Some(c) = fix_cost(t[j], set)
+                && cost[at(s + 1, j + 1)] != NO
+                && cost[at(s + 1, j + 1)] + c == here
+            {
+                if c == 0 {
+                    out.push(t[j]);
+                } else {
+                    out.push(replacement(t[j], set));
+                    fixed.push(j);
+                }
+                j += 1;
+            } else {
+                debug_assert!(optional);
+            }
+            s += 1;
+        }
+        Some((String::from_utf8(out).ok()?, fixed))
+    }
+}
+
+fn bit_of(c: char) -> u64 {
+    if c.is_ascii() { bit(c as u8) } else { 0 }
+}
+
+/// 0 when `c` is allowed, 1 when a look-alike of it is, None otherwise.
+fn fix_cost(c: u8, set: u64) -> Option<u32> {
+    if bit(c) & set != 0 {
+        Some(0)
+    } else if look_alikes(c).iter().any(|&k| bit(k) & set != 0) {
+        Some(1)
+    } else {
+        None
+    }
+}
+
+fn look_alikes(c: u8) -> &'static [u8] {
+    LOOK_ALIKES
+        .iter()
+        .find(|(k, _)| *k == c)
+        .map(|(_, v)| *v)
+        .unwrap_or(&[])
+}
+
+fn replacement(c: u8, set: u64) -> u8 {
+    look_alikes(c)
+        .iter()
+        .copied()
+        .find(|&k| bit(k) & set != 0)
+        .unwrap_or(c)
+}
+
+/// What to do with a read that fits no enabled pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    /// Keep it, without a format.
+    Flag,
+    /// Drop it.
+    Reject,
+}
+
+/// The outcome of applying the rules to one read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The text after fixes (unchanged when no pattern fits).
+    pub text: String,
+    /// The name of the pattern it fits; None when it fits none.
+    pub format: Option<String>,
+    /// Positions changed by look-alike fixes.
+    pub fixed: Vec<usize>,
+}
+
+/// The enabled patterns and the policy for reads that fit none.
+#[derive(Clone, Debug)]
+pub struct PlateRules {
+    patterns: Vec<Pattern>,
+    unmatched: Unmatched,
+    max_fixes: usize,
+}
+
+impl PlateRules {
+    /// `formats` names built-in formats (`uk` for all UK ones, or one such as
+    /// `uk-current`); `custom` adds (name, pattern) pairs after them.
+    pub fn new(
+        formats: &[String],
+        custom: &[(String, String)],
+        unmatched: Unmatched,
+        max_fixes: usize,
+    ) -> Result<PlateRules, String> {
+        let mut patterns = Vec::new();
+        for f in formats {
+            let chosen: Vec<_> = UK_FORMATS
+                .iter()
+                .filter(|(n, _)| f == "uk" || n == f)
+                .collect();
+            if chosen.is_empty() {
+                return Err(format!(
+                    "unknown format {f:?}; expected uk or one of {}",
+                    builtin_names().join(", ")
+                ));
+            }
+            for (n, p) in chosen {
+                let pat = Pattern::parse(n, p).map_err(|e| format!("{n}: {e}"))?;
+                patterns.push(pat);
+            }
+        }
+        for (n, p) in custom {
+            patterns.push(Pattern::parse(n, p).map_err(|e| format!("{n}: {e}"))?);
+        }
+        Ok(PlateRules {
+            patterns,
+            unmatched,
+            max_fixes,
+        })
+    }
+
+    /// All UK formats, flagging reads that fit none.
+    pub fn uk() -> PlateRules {
+        PlateRules::new(&["uk".into()], &[], Unmatched::Flag, DEFAULT_MAX_FIXES)
+            .expect("the built-in UK formats parse")
+    }
+
+    pub fn patterns(&self) -> &[Pattern] {
+        &self.patterns
+    }
+
+    /// The best fit over the enabled patterns: fewest fixes, then the earlier
+    /// pattern.
+    pub fn judge(&self, text: &str) -> Verdict {
+        let best = self
+            .patterns
+            .iter()
+            .filter_map(|p| p.fit(text).map(|(t, fixed)| (p, t, fixed)))
+            .filter(|(_, _, fixed)| fixed.len() <= self.max_fixes)
+            .min_by_key(|(_, _, fixed)| fixed.len());
+        match best {
+            Some((p, t, fixed)) => Verdict {
+                text: t,
+                format: Some(p.name.clone()),
+                fixed,
+            },
+            None => Verdict {
+                text: text.to_owned(),
+                format: None,
+                fixed: Vec::new(),
+            },
+        }
+    }
+
+    /// Applies the rules to an engine's candidates in place: fixes text, sets
+    /// `format`, and drops unmatched reads when the policy says reject.
+    pub fn apply(&self, plates: &mut Vec<PlateCandidate>) {
+        for p in plates.iter_mut() {
+            let v = self.judge(&p.text);
+            p.text = v.text;
+            p.format = v.format;
+        }
+        if self.unmatched == Unmatched::Reject {
+            plates.retain(|p| p.format.is_some());
+        }
+    }
+}
+
+/// Names accepted in `recognise.formats`.
+pub fn builtin_names() -> Vec<&'static str> {
+    std::iter::once("uk")
+        .chain(UK_FORMATS.iter().map(|(n, _)| *n))
+        .collect()
+}
+
+/// An engine with the plate rules applied to everything it reads.
+pub struct RuledRecogniser {
+    pub engine: Box<dyn Recogniser>,
+    pub rules: PlateRules,
+}
+
+impl Recogniser for RuledRecogniser {
+    fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
+        let mut plates = self.engine.recognise(frame);
+        self.rules.apply(&mut plates);
+        plates
+    }
+}

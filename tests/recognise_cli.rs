@@ -1,0 +1,304 @@
+//! `anprd recognise` and `anprd eval` on images this test renders itself
+//! (JPEG and PNG, with OpenALPR-format labels), and on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anprd::plate::scene::{PlatePlacement, Scene, Vehicle, draw_vehicle, random_body};
+use anprd::plate::{PlateStyle, RgbImage, SplitMix64, random_vrm};
+use anprd::recognise::eval::{Label, Score, edit_distance, iou, normalise, parse_line};
+
+fn anprd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_anprd"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A 1280×720 road scene with one plate; its text and box.
+fn scene(seed: u64, style: PlateStyle) -> (RgbImage, String, [u32; 4]) {
+    let (w, h) = (1280, 720);
+    let mut rng = SplitMix64::new(seed);
+    let vrm = random_vrm(&mut rng);
+    let width = rng.range(140.0, 220.0);
+    let v = Vehicle::still(&vrm, style, random_body(&mut rng));
+    let (cx, cy) = (
+        rng.range(0.3, 0.7) * w as f32,
+        rng.range(0.5, 0.75) * h as f32,
+    );
+    let p = PlatePlacement::centred(cx, cy, width);
+    let mut img = Scene::new(w, h, seed).background().clone();
+    draw_vehicle(&mut img, &v, &p).unwrap();
+    (img, vrm, p.to_box())
+}
+
+fn write_jpeg(img: &RgbImage, path: &Path) {
+    let mut buf = Vec::new();
+    jpeg_encoder::Encoder::new(&mut buf, 90)
+        .encode(
+            &img.data,
+            img.width as u16,
+            img.height as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .unwrap();
+    std::fs::write(path, buf).unwrap();
+}
+
+fn write_png(img: &RgbImage, path: &Path) {
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut enc = png::Encoder::new(file, img.width, img.height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.write_header()
+        .unwrap()
+        .write_image_data(&img.data)
+        .unwrap();
+}
+
+/// Three labelled images (two JPEG, one PNG) in a fresh directory.
+fn labelled_dir() -> (tempfile::TempDir, Vec<(PathBuf, String, [u32; 4])>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    for (i, style) in [PlateStyle::FRONT, PlateStyle::REAR, PlateStyle::FRONT]
+        .into_iter()
+        .enumerate()
+    {
+        let (img, vrm, b) = scene(100 + i as u64, style);
+        let name = if i == 2 {
+            format!("car{i}.png")
+        } else {
+            format!("car{i}.jpg")
+        };
+        let path = dir.path().join(&name);
+        if i == 2 {
+            write_png(&img, &path);
+        } else {
+            write_jpeg(&img, &path);
+        }
+        let label = format!("{name}\t{}\t{}\t{}\t{}\t{vrm}\n", b[0], b[1], b[2], b[3]);
+        std::fs::write(dir.path().join(format!("car{i}.txt")), label).unwrap();
+        out.push((path, vrm, b));
+    }
+    (dir, out)
+}
+
+#[test]
+fn recognise_json_reads_rendered_jpeg_and_png() {
+    let (dir, cases) = labelled_dir();
+    let no_config = dir.path().join("absent.toml");
+    let out = anprd(&[
+        "recognise",
+        "--json",
+        "--config",
+        no_config.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect();
+    assert_eq!(lines.len(), cases.len(), "{stdout}");
+    for (line, (path, vrm, truth)) in lines.iter().zip(&cases) {
+        assert_eq!(line["image"], path.to_str().unwrap());
+        assert!(line["ms"].as_f64().unwrap() > 0.0);
+        let best = &line["plates"][0];
+        assert_eq!(best["text"], vrm.as_str(), "{line}");
+        assert_eq!(best["format"], "uk-current");
+        let chars = best["chars"].as_array().unwrap();
+        assert_eq!(chars.len(), vrm.len());
+        assert_eq!(chars[0]["char"], &vrm[..1]);
+        assert!(
+            chars
+                .iter()
+                .all(|c| c["confidence"].as_f64().unwrap() > 0.3)
+        );
+        let b: Vec<u32> = best["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert!(
+            iou(&[b[0], b[1], b[2], b[3]], truth) > 0.5,
+            "{b:?} vs {truth:?}"
+        );
+        let corners = best["corners"].as_array().unwrap();
+        assert_eq!(corners.len(), 4);
+        // Corners lie around the box: clockwise from top left.
+        let c = |i: usize, k: usize| corners[i][k].as_f64().unwrap();
+        assert!(c(0, 0) < c(1, 0) && c(1, 1) < c(2, 1) && c(3, 0) < c(2, 0));
+        let conf: Vec<f64> = line["plates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["confidence"].as_f64().unwrap())
+            .collect();
+        assert!(
+            conf.windows(2).all(|w| w[0] >= w[1]),
+            "most confident first"
+        );
+    }
+
+    // The table names every image and plate.
+    let out = anprd(&[
+        "recognise",
+        "--config",
+        no_config.to_str().unwrap(),
+        cases[2].0.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let table = text(&out.stdout);
+    assert!(
+        table.contains(&cases[2].1) && table.contains("car2.png"),
+        "{table}"
+    );
+}
+
+#[test]
+fn eval_scores_rendered_labelled_images() {
+    let (dir, _) = labelled_dir();
+    let no_config = dir.path().join("absent.toml");
+    let out = anprd(&[
+        "eval",
+        "--config",
+        no_config.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("3 images, 3 plates"), "{stdout}");
+    assert!(stdout.contains("exact 100.0% (3)"), "{stdout}");
+    assert!(stdout.contains("centre-in-box 100.0%"), "{stdout}");
+    assert!(stdout.contains("chars 100.0%"), "{stdout}");
+}
+
+#[test]
+fn bad_images_and_labels_are_named_not_panicked_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_config = dir.path().join("absent.toml");
+    let cfg = no_config.to_str().unwrap();
+    let broken = dir.path().join("broken.jpg");
+    std::fs::write(&broken, b"\xFF\xD8 not really a jpeg").unwrap();
+    let out = anprd(&["recognise", "--config", cfg, broken.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("broken.jpg") && err.contains("JPEG does not decode"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let missing = dir.path().join("missing.png");
+    let out = anprd(&["recognise", "--config", cfg, missing.to_str().unwrap()]);
+    assert!(text(&out.stderr).contains("missing.png: cannot open"));
+
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(&text_file, "car.jpg\t1\t2\tthree\t4\tAB12CDE\n").unwrap();
+    let out = anprd(&["eval", "--config", cfg, dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("notes.txt:1") && err.contains("`three` is not a pixel coordinate"),
+        "{err}"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = anprd(&["eval", "--config", cfg, empty.path().to_str().unwrap()]);
+    assert!(text(&out.stderr).contains("no label files"));
+}
+
+#[test]
+fn scoring_rules() {
+    assert_eq!(normalise("ab-12 cOe"), "AB12C0E");
+    assert_eq!(edit_distance("AB12CDE", "AB12CDE"), 0);
+    assert_eq!(edit_distance("AB12CDE", "AB2CDE"), 1);
+    assert_eq!(edit_distance("", "ABC"), 3);
+    assert_eq!(iou(&[0, 0, 10, 10], &[5, 0, 10, 10]), 50.0 / 150.0);
+    assert_eq!(iou(&[0, 0, 10, 10], &[20, 20, 5, 5]), 0.0);
+    let l = parse_line(Path::new("/d"), "a.jpg\t-1\t5\t20\t10\tAB1 2C").unwrap();
+    assert_eq!(l.image, Path::new("/d/a.jpg"));
+    assert_eq!(l.plate_box, [0, 5, 19, 10], "clipped to the image");
+    assert_eq!(l.text, "AB12C");
+
+    let label = Label {
+        image: "x".into(),
+        plate_box: [100, 100, 100, 20],
+        text: "AB12COE".into(),
+    };
+    let read = |t: &str, b: [u32; 4]| anprd::recognise::PlateCandidate {
+        text: t.into(),
+        confidence: 0.9,
+        char_confidence: vec![0.9; t.len()],
+        plate_box: b,
+        corners: anprd::recognise::box_corners(b),
+        format: None,
+    };
+    let mut s = Score::default();
+    s.add(
+        std::slice::from_ref(&label),
+        &[read("AB12C0E", [102, 98, 100, 24])],
+        1.0,
+    );
+    s.add(
+        std::slice::from_ref(&label),
+        &[read("AB12CDE", [300, 98, 100, 24])],
+        2.0,
+    );
+    s.add(&[label], &[read("A812CDE", [100, 100, 180, 30])], 3.0);
+    assert_eq!((s.images, s.plates), (3, 3));
+    assert_eq!(s.exact, 1, "O and 0 are equal");
+    assert_eq!((s.found_iou, s.found_centre), (1, 2));
+    assert_eq!(s.false_reads, 1);
+    assert_eq!((s.chars, s.chars_right), (21, 7 + 5));
+}
+
+#[test]
+fn synth_plates_write_labels_that_eval_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_anprd-synth"))
+        .args(["plates", "--count", "6", "--seed", "3", "--width", "480"])
+        .args(["--height", "320", "--crops", "96x24", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let jsonl = std::fs::read_to_string(dir.path().join("labels.jsonl")).unwrap();
+    let labels: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(labels.len(), 6);
+    let rules = anprd::recognise::rules::PlateRules::uk();
+    for l in &labels {
+        let t = l["text"].as_str().unwrap();
+        assert_eq!(
+            rules.judge(t).format.as_deref(),
+            l["format"].as_str(),
+            "{t}"
+        );
+        assert_eq!(l["corners"].as_array().unwrap().len(), 4);
+        let file = dir.path().join(l["file"].as_str().unwrap());
+        let img = anprd::recognise::image_file::load_luma(&file).unwrap();
+        assert_eq!((img.width, img.height), (480, 320));
+        let crop = anprd::recognise::image_file::load_luma(
+            &dir.path().join("crops").join(l["file"].as_str().unwrap()),
+        )
+        .unwrap();
+        assert_eq!((crop.width, crop.height), (96, 24));
+    }
+    let cfg = dir.path().join("absent.toml");
+    let out = anprd(&[
+        "eval",
+        "--config",
+        cfg.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("6 images, 6 plates"));
+}
