@@ -95,22 +95,22 @@ class Reader(nn.Module):
     def __init__(self, classes=len(ALPHABET) + 1):
         super().__init__()
         self.cnn = nn.Sequential(
-            conv_bn(1, 32),                       # 32x128
+            conv_bn(1, 16),                       # 32x128
             nn.MaxPool2d(2),                      # 16x64
-            conv_bn(32, 64),
+            conv_bn(16, 32),
             nn.MaxPool2d(2),                      # 8x32
+            conv_bn(32, 64),
+            conv_bn(64, 64),
+            nn.MaxPool2d((2, 1)),                 # 4x32
             conv_bn(64, 96),
             conv_bn(96, 96),
-            nn.MaxPool2d((2, 1)),                 # 4x32
-            conv_bn(96, 128),
-            conv_bn(128, 128),
             nn.MaxPool2d((4, 1)),                 # 1x32
         )
         self.seq = nn.Sequential(
-            nn.Conv1d(128, 160, 5, padding=2), nn.BatchNorm1d(160), nn.ReLU(inplace=True),
-            nn.Conv1d(160, 160, 5, padding=2), nn.BatchNorm1d(160), nn.ReLU(inplace=True),
+            nn.Conv1d(96, 128, 5, padding=2), nn.BatchNorm1d(128), nn.ReLU(inplace=True),
+            nn.Conv1d(128, 128, 5, padding=2), nn.BatchNorm1d(128), nn.ReLU(inplace=True),
             nn.Dropout(0.1),
-            nn.Conv1d(160, classes, 1),
+            nn.Conv1d(128, classes, 1),
         )
 
     def forward(self, x):

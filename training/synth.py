@@ -1,0 +1,523 @@
+"""Synthetic training data: number plates drawn from open fonts, put in
+perspective into scenes and degraded like roadside photographs.
+
+Everything here is generated from a seed. Inputs are only open material
+installed from Debian: fonts (Open DIN / OSP-DIN: OFL; DejaVu: Bitstream Vera
+licence; Liberation: OFL; Noto Mono: OFL) and, as backgrounds, the sample
+pictures of `opencv-doc` (OpenCV's licence, see its Debian copyright file).
+No photograph of a real plate is used.
+
+There is no free copy of the UK "Charles Wright" typeface, so UK plates are
+drawn with condensed open sans fonts laid out to the UK rules (79 mm
+characters, 50 mm pitch, 33 mm group gap, 520x111 mm one-line and 285x203 mm
+two-line plates). Other plates (EU band, US-like 2:1, Brazilian-like) widen
+what the detector and reader have seen, so they generalise to real roads.
+"""
+
+import glob
+import io
+import math
+import os
+import random
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+import nets
+
+FONT_DIRS = "/usr/share/fonts/truetype"
+FONTS = [
+    ("opendin/OSP-DIN.ttf", 1.00),
+    ("dejavu/DejaVuSansCondensed-Bold.ttf", 1.0),
+    ("dejavu/DejaVuSans-Bold.ttf", 0.5),
+    ("liberation2/LiberationSans-Bold.ttf", 1.0),
+    ("liberation2/LiberationMono-Bold.ttf", 0.4),
+    ("noto/NotoSansMono-Bold.ttf", 0.5),
+    ("dejavu/DejaVuSansMono-Bold.ttf", 0.4),
+]
+BACKGROUNDS = "/usr/share/doc/opencv-doc/examples/data"
+
+LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # UK: no I or Q in most places
+ALL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DIGITS = "0123456789"
+
+_font_cache = {}
+_bg_cache = None
+
+
+def font(path, size):
+    key = (path, size)
+    if key not in _font_cache:
+        _font_cache[key] = ImageFont.truetype(os.path.join(FONT_DIRS, path), size)
+    return _font_cache[key]
+
+
+def pick_font(rng):
+    names, weights = zip(*FONTS)
+    return rng.choices(names, weights)[0]
+
+
+def backgrounds():
+    global _bg_cache
+    if _bg_cache is None:
+        _bg_cache = []
+        for f in sorted(glob.glob(BACKGROUNDS + "/*.jpg") + glob.glob(BACKGROUNDS + "/*.png")):
+            try:
+                im = Image.open(f).convert("L")
+            except Exception:
+                continue
+            if min(im.size) >= 64:
+                _bg_cache.append(im)
+    return _bg_cache
+
+
+# ---------------------------------------------------------------- plate text
+
+def uk_mark(rng):
+    """(lines, text): a UK registration in one of the formats, as printed."""
+    L = lambda n: "".join(rng.choice(LETTERS) for _ in range(n))
+    D = lambda a, b: "".join(rng.choice(DIGITS) for _ in range(rng.randint(a, b)))
+    k = rng.random()
+    if k < 0.45:
+        a, b = L(2) + rng.choice(DIGITS) + rng.choice(DIGITS), L(3)          # AB12 CDE
+    elif k < 0.6:
+        a, b = L(1) + str(rng.randint(1, 999)), L(3)                         # A123 BCD
+    elif k < 0.72:
+        a, b = L(3), str(rng.randint(1, 999)) + L(1)                         # ABC 123D
+    elif k < 0.8:
+        a, b = L(2) + "Z" if rng.random() < 0.5 else L(1) + "I" + L(1), D(1, 4)  # NI
+    elif k < 0.9:
+        a, b = D(1, 4), L(rng.randint(1, 3))                                 # 1234 AB
+    else:
+        a, b = L(rng.randint(1, 3)), D(1, 4)                                 # ABC 123
+    return a, b
+
+
+def random_text(rng, lo=4, hi=8):
+    n = rng.randint(lo, hi)
+    return "".join(rng.choice(ALL_LETTERS + DIGITS * 2) for _ in range(n))
+
+
+# ------------------------------------------------------------- plate drawing
+
+def draw_text_fit(draw, box, text, fontpath, fill, rng, condense=1.0, spacing=None):
+    """Draws `text` filling `box` (x0, y0, x1, y1) in height; returns nothing.
+    Characters are placed one by one so the pitch can follow plate rules."""
+    x0, y0, x1, y1 = box
+    h = y1 - y0
+    # Size the font so capitals are h tall.
+    size = max(6, int(h * 1.35))
+    f = font(fontpath, size)
+    bb = f.getbbox("H")
+    cap = bb[3] - bb[1]
+    size = max(6, int(size * h / max(cap, 1)))
+    f = font(fontpath, size)
+    bb = f.getbbox("H")
+    widths = []
+    for ch in text:
+        if ch == " ":
+            widths.append(None)
+        else:
+            b = f.getbbox(ch)
+            widths.append(b[2] - b[0])
+    gap = spacing if spacing is not None else h * 0.14
+    total = sum(w * condense if w else h * 0.35 for w in widths) + gap * (len(text) - 1)
+    avail = x1 - x0
+    scale = min(1.0, avail / max(total, 1))
+    # Render each glyph into its own tile, then squeeze it horizontally.
+    x = x0 + (avail - total * scale) / 2
+    img = draw._image
+    for ch, w in zip(text, widths):
+        if w is None:
+            x += (h * 0.35 + gap) * scale
+            continue
+        b = f.getbbox(ch)
+        tile = Image.new("L", (b[2] - b[0] + 2, b[3] - bb[1] + 2), 0)
+        ImageDraw.Draw(tile).text((1 - b[0], 1 - bb[1]), ch, font=f, fill=255)
+        tw = max(1, int(round(w * condense * scale)))
+        tile = tile.resize((tw, int(round(h)) + 2), Image.BILINEAR)
+        img.paste(Image.new(img.mode, tile.size, fill), (int(round(x)), int(round(y0)) - 1), tile)
+        x += (w * condense + gap) * scale
+
+
+def plate_colours(rng, kind):
+    """(background, ink) as RGB."""
+    if kind == "uk":
+        c = rng.random()
+        if c < 0.45:
+            return (238, 240, 236), (15, 15, 18)
+        if c < 0.88:
+            return (250, 206, 30), (15, 15, 18)
+        return (24, 24, 26), (205, 205, 210)
+    if kind == "eu":
+        return ((240, 240, 236), (15, 15, 18)) if rng.random() < 0.8 else ((250, 206, 30), (15, 15, 18))
+    # other: random but readable
+    bg = tuple(rng.randint(120, 255) for _ in range(3))
+    ink = tuple(rng.randint(0, 90) for _ in range(3))
+    if rng.random() < 0.2:
+        bg, ink = ink, bg
+    return bg, ink
+
+
+def render_plate(rng, px_per_mm=1.0):
+    """A plate picture (RGB) and its label: (image, text, two_line)."""
+    kind = rng.choices(["uk", "uk2", "eu", "us", "br"], [0.45, 0.15, 0.15, 0.15, 0.10])[0]
+    fp = pick_font(rng)
+    s = px_per_mm
+    if kind == "uk":
+        W, H = 520, 111
+        bg, ink = plate_colours(rng, "uk")
+        a, b = uk_mark(rng)
+        im = Image.new("RGB", (int(W * s), int(H * s)), bg)
+        d = ImageDraw.Draw(im)
+        left = 11
+        if rng.random() < 0.3:  # side band: flag / GB / UK identifier
+            band = (0, 50, 150) if rng.random() < 0.6 else (20, 110, 60)
+            d.rectangle([0, 0, 50 * s, H * s], fill=band)
+            tag = rng.choice(["GB", "UK", "GB", "CYM", "ENG", "SCO"])
+            draw_text_fit(d, (3 * s, 70 * s, 47 * s, 92 * s), tag, "dejavu/DejaVuSans-Bold.ttf",
+                          (240, 240, 240), rng, spacing=2 * s)
+            left = 56
+        text = a + " " + b
+        draw_text_fit(d, (left * s, 16 * s, (W - 11) * s, 95 * s), text, fp, ink, rng,
+                      condense=rng.uniform(0.75, 1.0), spacing=11 * s)
+        label, two = a + b, False
+    elif kind == "uk2":
+        W, H = rng.choice([(285, 203), (229, 178), (279, 203)])
+        bg, ink = plate_colours(rng, "uk")
+        a, b = uk_mark(rng)
+        im = Image.new("RGB", (int(W * s), int(H * s)), bg)
+        d = ImageDraw.Draw(im)
+        ch = 64 if H < 190 else 79
+        top = (H - 2 * ch - 19) / 2
+        draw_text_fit(d, (8 * s, top * s, (W - 8) * s, (top + ch) * s), a, fp, ink, rng,
+                      condense=rng.uniform(0.75, 1.0), spacing=10 * s)
+        draw_text_fit(d, (8 * s, (top + ch + 19) * s, (W - 8) * s, (top + 2 * ch + 19) * s), b, fp,
+                      ink, rng, condense=rng.uniform(0.75, 1.0), spacing=10 * s)
+        label, two = a + b, True
+    elif kind == "eu":
+        W, H = 520, 110
+        bg, ink = plate_colours(rng, "eu")
+        im = Image.new("RGB", (int(W * s), int(H * s)), bg)
+        d = ImageDraw.Draw(im)
+        d.rectangle([0, 0, 45 * s, H * s], fill=(0, 51, 153))
+        for i in range(12):
+            t = i / 12 * 2 * math.pi
+            cx, cy = 22 * s + 12 * s * math.cos(t), 35 * s + 12 * s * math.sin(t)
+            d.ellipse([cx - 2 * s, cy - 2 * s, cx + 2 * s, cy + 2 * s], fill=(255, 204, 0))
+        tag = rng.choice(["D", "F", "NL", "B", "PL", "CZ", "IRL", "E", "I", "A", "L", "P"])
+        draw_text_fit(d, (5 * s, 65 * s, 40 * s, 95 * s), tag, "dejavu/DejaVuSans-Bold.ttf",
+                      (240, 240, 240), rng, spacing=2 * s)
+        groups = [random_text(rng, 1, 3), random_text(rng, 1, 3), random_text(rng, 1, 4)]
+        groups = groups[: rng.choice([2, 3])]
+        text = " ".join(groups)
+        draw_text_fit(d, (52 * s, 20 * s, (W - 8) * s, 95 * s), text, "opendin/OSP-DIN.ttf"
+                      if rng.random() < 0.7 else fp, ink, rng, condense=rng.uniform(0.8, 1.0),
+                      spacing=6 * s)
+        label, two = "".join(groups), False
+    elif kind == "us":
+        W, H = 305, 152
+        bg, ink = plate_colours(rng, "other")
+        im = Image.new("RGB", (int(W * s), int(H * s)), bg)
+        d = ImageDraw.Draw(im)
+        hdr = "".join(rng.choice(ALL_LETTERS) for _ in range(rng.randint(4, 10)))
+        draw_text_fit(d, (30 * s, 8 * s, (W - 30) * s, 30 * s), hdr, pick_font(rng),
+                      tuple(rng.randint(0, 120) for _ in range(3)), rng, spacing=3 * s)
+        t = random_text(rng, 5, 7)
+        draw_text_fit(d, (12 * s, 40 * s, (W - 12) * s, 118 * s), t, fp, ink, rng,
+                      condense=rng.uniform(0.6, 0.95), spacing=4 * s)
+        if rng.random() < 0.6:
+            ftr = "".join(rng.choice(ALL_LETTERS + " ") for _ in range(rng.randint(6, 16)))
+            draw_text_fit(d, (40 * s, 125 * s, (W - 40) * s, 142 * s), ftr, pick_font(rng),
+                          tuple(rng.randint(0, 120) for _ in range(3)), rng, spacing=2 * s)
+        label, two = t, False
+    else:  # br: old grey (ABC-1234) or Mercosul (ABC1D23)
+        W, H = 400, 130
+        if rng.random() < 0.5:
+            bg, ink = (200, 200, 200), (20, 20, 20)
+            im = Image.new("RGB", (int(W * s), int(H * s)), bg)
+            d = ImageDraw.Draw(im)
+            hdr = "".join(rng.choice(ALL_LETTERS) for _ in range(rng.randint(5, 9)))
+            draw_text_fit(d, (60 * s, 6 * s, (W - 60) * s, 24 * s), hdr, fp, ink, rng, spacing=3 * s)
+            a = "".join(rng.choice(ALL_LETTERS) for _ in range(3))
+            b = "".join(rng.choice(DIGITS) for _ in range(4))
+            draw_text_fit(d, (14 * s, 34 * s, (W - 14) * s, 118 * s), a + "-" + b, fp, ink, rng,
+                          condense=rng.uniform(0.7, 0.95), spacing=6 * s)
+        else:
+            bg, ink = (242, 242, 242), (10, 10, 10)
+            im = Image.new("RGB", (int(W * s), int(H * s)), bg)
+            d = ImageDraw.Draw(im)
+            d.rectangle([0, 0, W * s, 28 * s], fill=(0, 51, 153))
+            a = "".join(rng.choice(ALL_LETTERS) for _ in range(3))
+            b = rng.choice(DIGITS) + rng.choice(ALL_LETTERS) + rng.choice(DIGITS) + rng.choice(DIGITS)
+            draw_text_fit(d, (16 * s, 40 * s, (W - 16) * s, 118 * s), a + b, fp, ink, rng,
+                          condense=rng.uniform(0.7, 0.95), spacing=6 * s)
+        label, two = a + b, False
+    if rng.random() < 0.5:
+        ImageDraw.Draw(im).rectangle([1, 1, im.size[0] - 2, im.size[1] - 2],
+                                     outline=ink if rng.random() < 0.7 else (90, 90, 90),
+                                     width=max(1, int(3 * s)))
+    mark_up(im, rng)
+    return im, label, two
+
+
+def mark_up(im, rng):
+    """Screws, dirt and dealer text on the plate face."""
+    d = ImageDraw.Draw(im)
+    w, h = im.size
+    if rng.random() < 0.5:
+        y = h * rng.uniform(0.3, 0.7)
+        r = h * 0.04
+        for x in (w * 0.08, w * 0.92):
+            d.ellipse([x - r, y - r, x + r, y + r], fill=(110, 110, 110))
+    if rng.random() < 0.3:
+        for _ in range(rng.randint(5, 60)):
+            x, y, r = rng.uniform(0, w), rng.uniform(0, h), h * rng.uniform(0.005, 0.03)
+            g = rng.randint(60, 170)
+            d.ellipse([x - r, y - r, x + r, y + r], fill=(g, g - 5, g - 10))
+    if rng.random() < 0.3:
+        t = "".join(rng.choice(ALL_LETTERS + " ") for _ in range(rng.randint(8, 20)))
+        f = font("dejavu/DejaVuSans.ttf", max(6, int(h * 0.07)))
+        d.text((w * 0.3, h * 0.9), t, font=f, fill=(60, 60, 60))
+
+
+# ------------------------------------------------------------------- geometry
+
+def homography(src, dst):
+    """3x3 H with dst ~ H @ src for four point pairs."""
+    A, b = [], []
+    for (x, y), (u, v) in zip(src, dst):
+        A.append([x, y, 1, 0, 0, 0, -u * x, -u * y]); b.append(u)
+        A.append([0, 0, 0, x, y, 1, -v * x, -v * y]); b.append(v)
+    h = np.linalg.solve(np.array(A, float), np.array(b, float))
+    return np.append(h, 1).reshape(3, 3)
+
+
+def warp(img, src_quad, dst_quad, size, resample=Image.BILINEAR):
+    """Draws the quad src_quad of img onto dst_quad of a new `size` image
+    (PIL wants the map from output to input)."""
+    H = homography(dst_quad, src_quad)
+    coeffs = (H / H[2, 2]).flatten()[:8]
+    return img.transform(size, Image.PERSPECTIVE, tuple(coeffs), resample)
+
+
+def rectify(img, corners, two_line):
+    """The reader's input from a grey picture and a plate's corners: exactly
+    what src/recognise/neural.rs does."""
+    W, Hh = nets.READ_W, nets.READ_H
+    tl, tr, br, bl = [np.array(p, float) for p in corners]
+    if not two_line:
+        return warp(img, [tl, tr, br, bl], [(0, 0), (W, 0), (W, Hh), (0, Hh)], (W, Hh))
+    ml, mr = (tl + bl) / 2, (tr + br) / 2
+    out = Image.new("L", (W, Hh))
+    out.paste(warp(img, [tl, tr, mr, ml], [(0, 0), (W // 2, 0), (W // 2, Hh), (0, Hh)], (W // 2, Hh)), (0, 0))
+    out.paste(warp(img, [ml, mr, br, bl], [(0, 0), (W // 2, 0), (W // 2, Hh), (0, Hh)], (W // 2, Hh)), (W // 2, 0))
+    return out
+
+
+def place(rng, pw, ph, cx, cy, tilt=0.15):
+    """Corners (clockwise from top left) of a pw x ph plate centred at cx, cy,
+    rotated and seen at an angle."""
+    ang = rng.uniform(-tilt, tilt) * (2 if rng.random() < 0.1 else 1)
+    yaw = rng.uniform(-0.25, 0.25)
+    pitch = rng.uniform(-0.15, 0.15)
+    shear = rng.uniform(-0.15, 0.15)
+    pts = []
+    for x, y in [(-1, -1), (1, -1), (1, 1), (-1, 1)]:
+        X, Y = x * pw / 2, y * ph / 2
+        X += shear * Y
+        sc = 1 + yaw * x * 0.5 + pitch * y * 0.5
+        X, Y = X * (1 + pitch * y * 0.3), Y * (1 + yaw * x * 0.3)
+        c, s_ = math.cos(ang), math.sin(ang)
+        pts.append((cx + X * c - Y * s_, cy + X * s_ + Y * c))
+    return pts
+
+
+# ----------------------------------------------------------------- degrading
+
+def degrade(img, rng, strength=1.0):
+    """Camera faults on a grey picture: contrast, blur, motion, noise, JPEG."""
+    a = np.asarray(img, np.float32)
+    if rng.random() < 0.3 * strength:
+        k, mid = rng.uniform(0.3, 0.8), rng.uniform(70, 170)
+        a = mid + (a - mid) * k
+    if rng.random() < 0.25:
+        a = a * rng.uniform(0.4, 1.3) + rng.uniform(-40, 40)
+    img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    r = rng.random()
+    if r < 0.3 * strength:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.6)))
+    elif r < 0.45 * strength:
+        n = rng.randint(2, 6)
+        k = np.zeros((n, n)); 
+        if rng.random() < 0.5:
+            k[n // 2, :] = 1
+        else:
+            np.fill_diagonal(k, 1)
+        if n in (3, 5):
+            img = img.filter(ImageFilter.Kernel((n, n), k.flatten().tolist(), scale=k.sum()))
+        else:
+            img = img.filter(ImageFilter.BoxBlur(n / 3))
+    a = np.asarray(img, np.float32)
+    sigma = rng.uniform(0, 10) * strength
+    if sigma > 0.5:
+        a = a + np.random.default_rng(rng.getrandbits(32)).normal(0, sigma, a.shape)
+    img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if rng.random() < 0.6:
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=rng.randint(25, 92))
+        img = Image.open(buf).convert("L")
+    return img
+
+
+def shade(img, rng):
+    """A shadow edge or a glare spot across the picture."""
+    a = np.asarray(img, np.float32)
+    h, w = a.shape
+    if rng.random() < 0.2:
+        yy, xx = np.mgrid[0:h, 0:w]
+        t = rng.uniform(0, math.pi)
+        m = (xx - rng.uniform(0, w)) * math.cos(t) + (yy - rng.uniform(0, h)) * math.sin(t) > 0
+        a = np.where(m, a * rng.uniform(0.35, 0.75), a)
+    if rng.random() < 0.1:
+        yy, xx = np.mgrid[0:h, 0:w]
+        gx, gy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.05, 0.3) * min(w, h) + 2
+        a = a + rng.uniform(60, 180) * np.exp(-((xx - gx) ** 2 + (yy - gy) ** 2) / (2 * r * r))
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+
+
+# ------------------------------------------------------------------- scenes
+
+def background(rng, w, h):
+    """A grey scene: a real (non-plate) photo crop, or procedural road and
+    vehicle-like shapes."""
+    bgs = backgrounds()
+    if bgs and rng.random() < 0.55:
+        im = rng.choice(bgs)
+        sc = max(w / im.size[0], h / im.size[1]) * rng.uniform(1.0, 2.5)
+        im = im.resize((max(w, int(im.size[0] * sc)), max(h, int(im.size[1] * sc))), Image.BILINEAR)
+        x, y = rng.randint(0, im.size[0] - w), rng.randint(0, im.size[1] - h)
+        im = im.crop((x, y, x + w, y + h))
+        if rng.random() < 0.5:
+            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        return im
+    im = Image.new("L", (w, h), rng.randint(40, 200))
+    d = ImageDraw.Draw(im)
+    # sky / road gradient bands, lane lines, boxes
+    hz = rng.uniform(0.1, 0.5) * h
+    d.rectangle([0, 0, w, hz], fill=rng.randint(100, 240))
+    for _ in range(rng.randint(2, 12)):
+        x0, y0 = rng.uniform(-w * 0.2, w), rng.uniform(0, h)
+        x1, y1 = x0 + rng.uniform(10, w * 0.6), y0 + rng.uniform(5, h * 0.5)
+        if rng.random() < 0.5:
+            d.rectangle([x0, y0, x1, y1], fill=rng.randint(0, 255))
+        else:
+            d.ellipse([x0, y0, x1, y1], fill=rng.randint(0, 255))
+    for _ in range(rng.randint(0, 6)):
+        d.line([rng.uniform(0, w), rng.uniform(hz, h), rng.uniform(0, w), rng.uniform(hz, h)],
+               fill=rng.choice([30, 230, 250]), width=rng.randint(1, 8))
+    if rng.random() < 0.4:  # text that is not a plate: signs, shop fronts, vehicle lettering
+        for _ in range(rng.randint(1, 3)):
+            f = font(pick_font(rng), rng.randint(8, 40))
+            d.text((rng.uniform(0, w * 0.8), rng.uniform(0, h * 0.9)),
+                   random_text(rng, 3, 12), font=f, fill=rng.randint(0, 255))
+    return im
+
+
+def vehicle(img, rng, cx, cy, pw):
+    """A vehicle-like body behind a plate at (cx, cy) of width pw."""
+    d = ImageDraw.Draw(img)
+    bw = pw * rng.uniform(3.0, 4.5)
+    bh = pw * rng.uniform(1.2, 2.5)
+    x0, y0 = cx - bw / 2 + rng.uniform(-0.2, 0.2) * pw, cy - bh * rng.uniform(0.55, 0.8)
+    body = rng.randint(10, 245)
+    d.rounded_rectangle([x0, y0, x0 + bw, y0 + bh], radius=bw * 0.08, fill=body)
+    d.rectangle([x0 + bw * 0.12, y0 + bh * 0.05, x0 + bw * 0.88, y0 + bh * 0.38], fill=rng.randint(0, 90))
+    for lx in (x0 + bw * 0.05, x0 + bw * 0.8):
+        d.rectangle([lx, y0 + bh * 0.45, lx + bw * 0.15, y0 + bh * 0.58], fill=rng.randint(150, 255))
+    d.rectangle([x0, cy + pw * 0.25, x0 + bw, cy + pw * rng.uniform(0.3, 0.5)], fill=rng.randint(0, 120))
+    if rng.random() < 0.5:  # grille
+        for i in range(rng.randint(2, 6)):
+            yy = cy - pw * 0.25 - i * pw * 0.07
+            d.line([cx - pw * 0.7, yy, cx + pw * 0.7, yy], fill=rng.randint(0, 80), width=max(1, int(pw * 0.02)))
+
+
+# ------------------------------------------------------------------ samples
+
+CONTENT_SIZES = [(640, 360), (640, 360), (512, 384), (384, 384), (614, 384), (640, 384), (576, 384)]
+
+
+def paste_plate(img, plate_rgb, corners, rng, ir=False):
+    """Warps the plate picture onto img (grey) at `corners`."""
+    pw = max(math.dist(corners[0], corners[1]), math.dist(corners[3], corners[2]))
+    f = min(1.0, pw * 1.5 / plate_rgb.size[0])
+    p = plate_rgb.convert("L")
+    if f < 1.0:
+        p = p.resize((max(8, int(p.size[0] * f)), max(4, int(p.size[1] * f))), Image.LANCZOS)
+    if ir:
+        p = p.point(lambda v: int(70 + v * 0.73))
+    w, h = p.size
+    src = [(0, 0), (w, 0), (w, h), (0, h)]
+    H = homography(corners, src)
+    coeffs = tuple((H / H[2, 2]).flatten()[:8])
+    warped = p.transform(img.size, Image.PERSPECTIVE, coeffs, Image.BILINEAR)
+    mask = Image.new("L", (w, h), 255).transform(img.size, Image.PERSPECTIVE, coeffs, Image.BILINEAR)
+    img.paste(warped, (0, 0), mask)
+
+
+def detector_sample(rng):
+    """(image 384x640 uint8, [(corners, two_line)]) for the detector."""
+    cw, ch = rng.choice(CONTENT_SIZES)
+    img = background(rng, cw, ch)
+    ir = rng.random() < 0.1
+    if ir:
+        img = img.point(lambda v: int(v * 0.25))
+    n = rng.choices([0, 1, 2, 3], [0.08, 0.62, 0.2, 0.1])[0]
+    plates, boxes = [], []
+    for _ in range(n):
+        plate, _label, two = render_plate(rng)
+        aspect = plate.size[0] / plate.size[1]
+        hi = min(330, cw * 0.7, ch * 0.6 * aspect)
+        pw = math.exp(rng.uniform(math.log(14), math.log(hi)))
+        ph = pw / aspect
+        for _try in range(10):
+            cx = rng.uniform(pw * 0.6, cw - pw * 0.6)
+            cy = rng.uniform(ph, ch - ph)
+            box = (cx - pw * 0.8, cy - ph * 1.5, cx + pw * 0.8, cy + ph * 1.5)
+            if all(box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3] for b in boxes):
+                break
+        else:
+            continue
+        boxes.append(box)
+        if rng.random() < 0.5:
+            vehicle(img, rng, cx, cy, pw)
+        corners = place(rng, pw, ph, cx, cy)
+        paste_plate(img, plate, corners, rng, ir)
+        plates.append((corners, two))
+    img = shade(img, rng)
+    img = degrade(img, rng)
+    out = np.zeros((nets.DET_H, nets.DET_W), np.uint8)
+    out[:ch, :cw] = np.asarray(img)
+    return out, plates
+
+
+def reader_sample(rng):
+    """(crop 32x128 uint8, text) for the reader, with corners jittered like
+    a detector's."""
+    plate, label, two = render_plate(rng)
+    aspect = plate.size[0] / plate.size[1]
+    pw = math.exp(rng.uniform(math.log(28 if two else 45), math.log(360)))
+    ph = pw / aspect
+    cw, ch = int(pw * 1.8) + 8, int(ph * 2.6) + 8
+    img = background(rng, cw, ch)
+    ir = rng.random() < 0.1
+    if ir:
+        img = img.point(lambda v: int(v * 0.25))
+    corners = place(rng, pw, ph, cw / 2, ch / 2, tilt=0.12)
+    paste_plate(img, plate, corners, rng, ir)
+    img = shade(img, rng)
+    img = degrade(img, rng)
+    j = 0.04 if rng.random() < 0.85 else 0.09
+    jit = [(x + rng.gauss(0, j) * pw, y + rng.gauss(0, j * 1.5) * ph) for x, y in corners]
+    crop = rectify(img, jit, two)
+    return np.asarray(crop, np.uint8), label

@@ -1,0 +1,282 @@
+"""Trains one of the two networks on a data set written by gen.py.
+
+    python3 train.py reader   DATA_DIR CHECKPOINT --minutes 25
+    python3 train.py detector DATA_DIR CHECKPOINT --minutes 30
+
+Runs on the CPU (a GPU is used if present, never required). Training stops
+after a time budget rather than a number of epochs, so the one regeneration
+command finishes in a predictable time on a small machine; the seed, the
+steps taken and the validation figures are printed and recorded in
+models/README.md.
+"""
+
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import nets
+
+DEV = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def reader_batches(x, y, idx, bs, rng):
+    while True:
+        perm = rng.permutation(idx)
+        for i in range(0, len(perm) - bs + 1, bs):
+            b = perm[i:i + bs]
+            img = torch.from_numpy(x[b]).float().div_(255).unsqueeze(1)
+            # brightness / contrast / polarity-free jitter on the fly
+            k = torch.empty(len(b), 1, 1, 1).uniform_(0.6, 1.3)
+            m = torch.empty(len(b), 1, 1, 1).uniform_(-0.15, 0.15)
+            img = ((img - 0.5) * k + 0.5 + m).clamp_(0, 1)
+            yield img, [y[j] for j in b]
+
+
+def encode(labels):
+    idx = {c: i + 1 for i, c in enumerate(nets.ALPHABET)}
+    flat = [idx[c] for s in labels for c in s]
+    return torch.tensor(flat, dtype=torch.long), torch.tensor([len(s) for s in labels], dtype=torch.long)
+
+
+def decode(probs):
+    out = []
+    for row in probs.argmax(-1).tolist():
+        s, prev = [], 0
+        for k in row:
+            if k != prev and k != 0:
+                s.append(nets.ALPHABET[k - 1])
+            prev = k
+        out.append("".join(s))
+    return out
+
+
+def train_reader(data, ckpt, minutes, seed, steps=None):
+    x = np.load(os.path.join(data, "reader.npy"))
+    y = open(os.path.join(data, "reader.txt")).read().split("\n")[: len(x)]
+    n = len(x)
+    val = np.arange(n - max(500, n // 50), n)
+    tr = np.arange(0, val[0])
+    if os.path.exists(os.path.join(data, "reader_rs.npy")):  # plates of anprd's own renderer
+        xr = np.load(os.path.join(data, "reader_rs.npy"))
+        yr = open(os.path.join(data, "reader_rs.txt")).read().split("\n")[: len(xr)]
+        x, y = np.concatenate([x, xr]), y + yr
+        tr = np.concatenate([tr, np.arange(n, n + len(xr))])
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = nets.Reader().to(DEV)
+    opt = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
+    ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
+    t0, step, bs = time.time(), 0, 96
+    budget = minutes * 60
+    for img, labels in reader_batches(x, y, tr, bs, rng):
+        frac = step / steps if steps else (time.time() - t0) / budget
+        if frac >= 1:
+            break
+        lr = 2e-3 * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * min(frac, 1)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        model.train()
+        logits = model(img.to(DEV))                       # N, T, C
+        lp = logits.log_softmax(2).permute(1, 0, 2)       # T, N, C
+        tgt, tl = encode(labels)
+        loss = ctc(lp, tgt, torch.full((len(labels),), lp.shape[0], dtype=torch.long), tl)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 200 == 0:
+            print(f"reader step {step} loss {loss.item():.3f} lr {lr:.5f} {time.time() - t0:.0f}s", flush=True)
+    acc = eval_reader(model, x, y, val)
+    print(f"reader done: {step} steps, {step * bs} samples, val exact {acc:.4f}", flush=True)
+    torch.save({"model": model.state_dict(), "steps": step, "samples": step * bs, "val_exact": acc,
+                "seconds": time.time() - t0, "seed": seed}, ckpt)
+
+
+def eval_reader(model, x, y, idx):
+    model.eval()
+    good = 0
+    with torch.no_grad():
+        for i in range(0, len(idx), 256):
+            b = idx[i:i + 256]
+            img = torch.from_numpy(x[b]).float().div_(255).unsqueeze(1).to(DEV)
+            for p, t in zip(decode(model(img).cpu()), [y[j] for j in b]):
+                good += p == t
+    return good / len(idx)
+
+
+# ------------------------------------------------------------------ detector
+
+CROP_H, CROP_W = 256, 384
+S = nets.DET_STRIDE
+
+
+def det_targets(plates, oy, ox, gh, gw):
+    """Heatmap, two-line flag, corner offsets and weights on a gh x gw grid
+    for the crop whose top-left is (oy, ox) in image pixels."""
+    heat = np.zeros((gh, gw), np.float32)
+    two = np.zeros((gh, gw), np.float32)
+    reg = np.zeros((8, gh, gw), np.float32)
+    rw = np.zeros((gh, gw), np.float32)
+    yy, xx = np.mgrid[0:gh, 0:gw]
+    ccx, ccy = (xx + 0.5) * S, (yy + 0.5) * S
+    for corners, is_two in plates:
+        c = np.array(corners, np.float32) - [ox, oy]
+        cx, cy = c[:, 0].mean(), c[:, 1].mean()
+        pw = (np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3])) / 2
+        ph = (np.linalg.norm(c[3] - c[0]) + np.linalg.norm(c[2] - c[1])) / 2
+        if not (0 <= cx < gw * S and 0 <= cy < gh * S):
+            continue
+        sig = max(0.7, min(pw / 3, ph) / S / 2.5)
+        g = np.exp(-(((ccx - cx) / S) ** 2 + ((ccy - cy) / S) ** 2) / (2 * sig * sig))
+        pk = (int(cy // S), int(cx // S))
+        g[pk] = 1.0
+        heat = np.maximum(heat, g)
+        near = g > 0.5
+        take = near & (g >= rw)
+        for k in range(4):
+            reg[2 * k][take] = ((c[k, 0] - ccx) / nets.CORNER_SCALE)[take]
+            reg[2 * k + 1][take] = ((c[k, 1] - ccy) / nets.CORNER_SCALE)[take]
+        two[take] = float(is_two)
+        rw[take] = np.maximum(rw[take], g[take]) / max(pw / 128, 0.2)
+    return heat, two, reg, rw
+
+
+def det_batches(x, meta, idx, bs, rng):
+    gh, gw = CROP_H // S, CROP_W // S
+    while True:
+        perm = rng.permutation(idx)
+        for i in range(0, len(perm) - bs + 1, bs):
+            imgs, hs, ts, rs, ws = [], [], [], [], []
+            for j in perm[i:i + bs]:
+                plates = meta[j]
+                if plates and rng.random() < 0.85:
+                    cx, cy = np.array(plates[rng.integers(len(plates))][0]).mean(0)
+                    ox = int(np.clip(cx - rng.uniform(0.1, 0.9) * CROP_W, 0, 640 - CROP_W)) // S * S
+                    oy = int(np.clip(cy - rng.uniform(0.1, 0.9) * CROP_H, 0, 384 - CROP_H)) // S * S
+                else:
+                    ox = int(rng.integers(0, (640 - CROP_W) // S + 1)) * S
+                    oy = int(rng.integers(0, (384 - CROP_H) // S + 1)) * S
+                imgs.append(x[j, oy:oy + CROP_H, ox:ox + CROP_W])
+                h, t, r, w = det_targets(plates, oy, ox, gh, gw)
+                hs.append(h); ts.append(t); rs.append(r); ws.append(w)
+            img = torch.from_numpy(np.stack(imgs)).float().div_(255).unsqueeze(1)
+            k = torch.empty(len(imgs), 1, 1, 1).uniform_(0.7, 1.3)
+            img = ((img - 0.5) * k + 0.5).clamp_(0, 1)
+            yield (img, torch.from_numpy(np.stack(hs)), torch.from_numpy(np.stack(ts)),
+                   torch.from_numpy(np.stack(rs)), torch.from_numpy(np.stack(ws)))
+
+
+def focal(logit, heat):
+    p = torch.sigmoid(logit).clamp(1e-4, 1 - 1e-4)
+    pos = heat.eq(1).float()
+    neg = 1 - pos
+    pl = -torch.log(p) * (1 - p) ** 2 * pos
+    nl = -torch.log(1 - p) * p ** 2 * (1 - heat) ** 4 * neg
+    return (pl.sum() + nl.sum()) / pos.sum().clamp(min=1)
+
+
+def train_detector(data, ckpt, minutes, seed, steps=None):
+    x = np.load(os.path.join(data, "detector.npy"), mmap_mode="r")
+    meta = json.load(open(os.path.join(data, "detector.json")))
+    n = len(meta)
+    val = np.arange(n - max(200, n // 40), n)
+    tr = np.arange(0, val[0])
+    if os.path.exists(os.path.join(data, "detector_rs.npy")):  # pictures of anprd's own renderer
+        x = np.concatenate([np.asarray(x), np.load(os.path.join(data, "detector_rs.npy"))])
+        rs = json.load(open(os.path.join(data, "detector_rs.json")))
+        meta = meta + rs
+        tr = np.concatenate([tr, np.arange(n, n + len(rs))])
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = nets.Detector().to(DEV)
+    opt = torch.optim.AdamW(model.parameters(), 3e-3, weight_decay=1e-4)
+    t0, step, bs = time.time(), 0, 16
+    budget = minutes * 60
+    for img, heat, two, reg, rw in det_batches(x, meta, tr, bs, rng):
+        frac = step / steps if steps else (time.time() - t0) / budget
+        if frac >= 1:
+            break
+        lr = 3e-3 * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * min(frac, 1)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        model.train()
+        out = model(img.to(DEV))
+        heat, two, reg, rw = heat.to(DEV), two.to(DEV), reg.to(DEV), rw.to(DEV)
+        lh = focal(out[:, 0], heat)
+        m = (rw > 0).float()
+        lt = (F.binary_cross_entropy_with_logits(out[:, 1], two, reduction="none") * m).sum() / m.sum().clamp(min=1)
+        lr_ = ((out[:, 2:] - reg).abs().sum(1) * rw).sum() / m.sum().clamp(min=1)
+        loss = lh + lt + lr_
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % 100 == 0:
+            print(f"detector step {step} heat {lh.item():.3f} two {lt.item():.3f} corners {lr_.item():.3f} "
+                  f"lr {lr:.5f} {time.time() - t0:.0f}s", flush=True)
+    rec = eval_detector(model, x, meta, val)
+    print(f"detector done: {step} steps, {step * bs} crops, val recall {rec}", flush=True)
+    torch.save({"model": model.state_dict(), "steps": step, "samples": step * bs, "val_recall": rec,
+                "seconds": time.time() - t0, "seed": seed}, ckpt)
+
+
+def eval_detector(model, x, meta, idx, thr=0.3):
+    """Share of plates with a peak above thr whose decoded corners' box
+    overlaps the true box with IoU >= 0.5; and false peaks per image."""
+    model.eval()
+    found = total = false = 0
+    with torch.no_grad():
+        for j in idx:
+            out = model(torch.from_numpy(np.array(x[j])).float().div(255)[None, None].to(DEV))[0].cpu()
+            hm = torch.sigmoid(out[0])
+            mx = F.max_pool2d(hm[None, None], 3, 1, 1)[0, 0]
+            peaks = ((hm == mx) & (hm > thr)).nonzero().tolist()
+            boxes = []
+            for cy, cx in peaks:
+                pts = [((cx + 0.5) * S + out[2 + 2 * k, cy, cx].item() * nets.CORNER_SCALE,
+                        (cy + 0.5) * S + out[3 + 2 * k, cy, cx].item() * nets.CORNER_SCALE) for k in range(4)]
+                xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+                boxes.append((min(xs), min(ys), max(xs), max(ys)))
+            used = set()
+            for corners, _ in meta[j]:
+                total += 1
+                c = np.array(corners)
+                tb = (c[:, 0].min(), c[:, 1].min(), c[:, 0].max(), c[:, 1].max())
+                for bi, b in enumerate(boxes):
+                    if bi not in used and iou(b, tb) >= 0.5:
+                        used.add(bi); found += 1
+                        break
+            false += len(boxes) - len(used)
+    return {"recall": found / max(total, 1), "false_per_image": false / len(idx)}
+
+
+def iou(a, b):
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    i = ix * iy
+    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i
+    return i / u if u > 0 else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("which", choices=["reader", "detector"])
+    ap.add_argument("data")
+    ap.add_argument("checkpoint")
+    ap.add_argument("--minutes", type=float, default=25)
+    ap.add_argument("--steps", type=int, help="a fixed number of steps instead of --minutes (reproducible)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    (train_reader if a.which == "reader" else train_detector)(a.data, a.checkpoint, a.minutes, a.seed, a.steps)
+
+
+if __name__ == "__main__":
+    main()
