@@ -21,10 +21,10 @@ cd "$here"
 python3 gen.py "$work/data" --seed "$seed" --detector 12000 --reader 90000
 # Plates from anprd's own renderer (src/plate/), so the networks also know
 # the procedural UK glyphs of the tests and traffic clips.
-cargo build --manifest-path "$here/../Cargo.toml" --bin anprd-synth
+cargo build --release --manifest-path "$here/../Cargo.toml" --bin anprd-synth
 synth=$(cargo metadata --manifest-path "$here/../Cargo.toml" --format-version 1 --no-deps \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/anprd-synth
-"$synth" plates --out "$work/rs" --count 3000 --seed $((seed + 1000))
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/anprd-synth
+"$synth" plates --out "$work/rs" --count 1800 --seed $((seed + 1000))
 python3 rust_data.py "$work/rs" "$work/data"
 # Both networks train at once, one thread each.
 python3 train.py reader "$work/data" "$work/reader.pt" --seed "$seed" --threads 1 \
