@@ -18,6 +18,7 @@ use anprd::plate::{PlateStyle, SplitMix64, random_vrm, render_plate};
 use anprd::recognise::Recogniser;
 use anprd::recognise::classic::ClassicRecogniser;
 use anprd::recognise::image_file::frame;
+use anprd::recognise::neural::{NeuralModels, NeuralRecogniser, default_models_dir};
 
 /// Frames of `w`×`h` with one plate each, of varied size and place.
 fn frames(w: u32, h: u32, n: usize) -> Vec<Frame> {
@@ -39,6 +40,12 @@ fn frames(w: u32, h: u32, n: usize) -> Vec<Frame> {
             img.to_frame(i as u64, 0)
         })
         .collect()
+}
+
+/// The plate's corners in a crop from [`crops`].
+fn crop_quad(f: &Frame) -> [[f32; 2]; 4] {
+    let (w, h) = ((f.width - 40) as f32, (f.height - 30) as f32);
+    [[40.0, 30.0], [w, 30.0], [w, h], [40.0, h]]
 }
 
 /// Plate crops as a reader would get them: the plate and a small margin.
@@ -134,4 +141,77 @@ fn main() {
         );
     }
     println!("classic    load time {load_ms:.2} ms (target ≤ 200 ms)");
+    neural(&sets, &bases);
+}
+
+/// The neural engine: whole frames (letterbox, detector, and the reader for
+/// any plate found), blank frames (letterbox and detector), and the reader alone on a crop's known corners, one
+/// plate per run and four per run (as a frame with four plates batches).
+fn neural(sets: &[(&str, Vec<Frame>, f64)], bases: &[f64]) {
+    let t = Instant::now();
+    let models = match NeuralModels::load(&default_models_dir()) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("neural     not measured: {e:#}");
+            return;
+        }
+    };
+    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut engine = NeuralRecogniser::new(models.clone());
+    let row = |name: &str, (med, p90): (f64, f64), base: f64, target: f64, note: &str| {
+        println!(
+            "{:<10} {name:<16} {med:>9.3} {p90:>9.3} {:>11.2} {target:>9.1}  {note}",
+            "neural",
+            med / base
+        );
+    };
+    for ((name, inputs, target), &base) in sets.iter().zip(bases) {
+        if name.starts_with("frame") {
+            let times = time(inputs, 3, |f| engine.recognise(f).len());
+            let found = inputs
+                .iter()
+                .filter(|f| !engine.recognise(f).is_empty())
+                .count();
+            let note = format!("(a plate read in {found}/{})", inputs.len());
+            row(name, times, base, *target, &note);
+            // Letterbox and detector alone: nothing in the frame to read.
+            let (w, h) = (inputs[0].width, inputs[0].height);
+            let blank = [frame(w, h, vec![128; (w * h) as usize])];
+            let times = time(&blank, 24, |f| engine.recognise(f).len());
+            row(
+                name,
+                times,
+                base,
+                *target,
+                "(letterbox and detector: a blank frame)",
+            );
+        } else {
+            let times = time(inputs, 3, |f| {
+                engine.read_quads(f, &[(crop_quad(f), false)]).len()
+            });
+            row(
+                name,
+                times,
+                base,
+                *target,
+                "(reader alone, one plate per run)",
+            );
+            let (med, p90) = time(inputs, 3, |f| {
+                engine.read_quads(f, &[(crop_quad(f), false); 4]).len()
+            });
+            let per_plate = (med / 4.0, p90 / 4.0);
+            row(
+                name,
+                per_plate,
+                base,
+                *target,
+                "(reader alone, four plates per run, per plate)",
+            );
+        }
+    }
+    println!(
+        "neural     load time {load_ms:.2} ms (target ≤ 200 ms; models {} from {})",
+        models.version(),
+        models.dir().display()
+    );
 }

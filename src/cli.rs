@@ -57,6 +57,8 @@ pub enum Command {
         /// Report reads as the engine made them, without the plate rules.
         #[arg(long)]
         no_rules: bool,
+        #[command(flatten)]
+        engine: crate::recognise::cli::EngineArgs,
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
@@ -65,6 +67,8 @@ pub enum Command {
         /// Score reads as the engine made them, without the plate rules.
         #[arg(long)]
         no_rules: bool,
+        #[command(flatten)]
+        engine: crate::recognise::cli::EngineArgs,
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
     },
@@ -93,11 +97,14 @@ pub fn main() -> ExitCode {
         Command::Recognise {
             json,
             no_rules,
+            engine,
             paths,
-        } => crate::recognise::cli::run(&cli.config, &paths, json, no_rules),
-        Command::Eval { no_rules, dirs } => {
-            crate::recognise::eval::run(&cli.config, &dirs, no_rules)
-        }
+        } => crate::recognise::cli::run(&cli.config, &paths, json, no_rules, &engine),
+        Command::Eval {
+            no_rules,
+            engine,
+            dirs,
+        } => crate::recognise::cli::eval(&cli.config, &dirs, no_rules, &engine),
     }
 }
 
@@ -155,9 +162,24 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // Models load once, here, so a missing or broken one stops the start
+    // with its file named; every recognition thread then shares them.
+    let t = std::time::Instant::now();
+    let loaded = match crate::recognise::Engines::from_config(&config.recognise) {
+        Ok(e) => e,
+        Err(e) => {
+            log::error!("recognise: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    log::info!(
+        "recognise: {} ready in {} ms",
+        loaded.describe(),
+        t.elapsed().as_millis()
+    );
     let engines = move || -> anyhow::Result<Box<dyn crate::recognise::Recogniser>> {
         Ok(Box::new(crate::recognise::rules::RuledRecogniser {
-            engine: Box::new(crate::recognise::classic::ClassicRecogniser::new()),
+            engine: loaded.make(),
             rules: rules.clone(),
         }))
     };

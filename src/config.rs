@@ -88,6 +88,13 @@ pub struct RecogniseConfig {
     /// Most look-alike characters (O/0, I/1, …) fixed in one read.
     #[serde(default = "default_max_fixes")]
     pub max_fixes: usize,
+    /// The recognition engine: `neural` (the ONNX models) or `classic`.
+    #[serde(default)]
+    pub engine: crate::recognise::EngineKind,
+    /// Directory holding the neural engine's detector.onnx and reader.onnx;
+    /// by default /usr/share/anprd/models (see `recognise::neural`).
+    #[serde(default)]
+    pub models: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -312,6 +319,8 @@ impl Default for RecogniseConfig {
             patterns: Vec::new(),
             unmatched: default_unmatched(),
             max_fixes: default_max_fixes(),
+            engine: crate::recognise::EngineKind::default(),
+            models: None,
         }
     }
 }
@@ -645,6 +654,15 @@ impl Config {
                 format!("must be between 0 and 1, not {c}"),
             );
         }
+        if let Some(dir) = &self.recognise.models
+            && !dir.is_absolute()
+        {
+            bad(
+                vec![Key("recognise"), Key("models")],
+                "must be an absolute path (a directory holding detector.onnx and reader.onnx)"
+                    .into(),
+            );
+        }
         self.validate_rules(&mut bad);
         let g = &self.group;
         if !(50..=60_000).contains(&g.end_after_ms) {
@@ -741,23 +759,32 @@ impl Config {
 
     /// Files named by the configuration that cannot be read now. Not an error
     /// for `check-config` (a config is often written before the certificates
-    /// arrive), but worth saying.
+    /// arrive), but worth saying. With the neural engine this includes its
+    /// model files (in the default directory when none is configured).
     pub fn unreadable_files(&self) -> Vec<(&'static str, PathBuf, String)> {
+        use crate::recognise::{EngineKind, neural};
         let m = &self.mqtt;
-        [
-            ("mqtt.ca_file", &m.ca_file),
-            ("mqtt.cert_file", &m.cert_file),
-            ("mqtt.key_file", &m.key_file),
-            ("spool.key_file", &self.spool.key_file),
-        ]
-        .into_iter()
-        .filter_map(|(key, path)| {
-            let path = path.as_ref()?;
-            std::fs::File::open(path)
-                .err()
-                .map(|e| (key, path.clone(), e.to_string()))
-        })
-        .collect()
+        let mut files = vec![
+            ("mqtt.ca_file", m.ca_file.clone()),
+            ("mqtt.cert_file", m.cert_file.clone()),
+            ("mqtt.key_file", m.key_file.clone()),
+            ("spool.key_file", self.spool.key_file.clone()),
+        ];
+        if self.recognise.engine == EngineKind::Neural {
+            let dir = (self.recognise.models.clone()).unwrap_or_else(neural::default_models_dir);
+            for file in [neural::DETECTOR_FILE, neural::READER_FILE] {
+                files.push(("recognise.models", Some(dir.join(file))));
+            }
+        }
+        files
+            .into_iter()
+            .filter_map(|(key, path)| {
+                let path = path?;
+                std::fs::File::open(&path)
+                    .err()
+                    .map(|e| (key, path, e.to_string()))
+            })
+            .collect()
     }
 }
 

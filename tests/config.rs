@@ -302,3 +302,30 @@ fn a_redaction_box_must_have_four_numbers() {
         "{e}"
     );
 }
+
+#[test]
+fn an_unknown_engine_is_named_with_the_choices() {
+    let e = error_of(&format!("{GOOD}\n[recognise]\nengine = \"yolo\"\n"));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:27:10: recognise.engine: unknown variant `yolo`"),
+        "{e}"
+    );
+    assert!(e.contains("`neural`") && e.contains("`classic`"), "{e}");
+}
+
+#[test]
+fn the_engine_defaults_to_neural_and_a_model_dir_must_be_absolute() {
+    use anprd::recognise::EngineKind;
+    let c = Config::parse(GOOD, Path::new("x.toml")).unwrap();
+    assert_eq!(c.recognise.engine, EngineKind::Neural);
+    assert_eq!(c.recognise.models, None);
+    let text = format!("{GOOD}\n[recognise]\nengine = \"classic\"\nmodels = \"/opt/m\"\n");
+    let c = Config::parse(&text, Path::new("x.toml")).unwrap();
+    assert_eq!(c.recognise.engine, EngineKind::Classic);
+    assert_eq!(c.recognise.models.as_deref(), Some(Path::new("/opt/m")));
+    let e = error_of(&format!("{GOOD}\n[recognise]\nmodels = \"models\"\n"));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:27:10: recognise.models: must be an absolute path"),
+        "{e}"
+    );
+}

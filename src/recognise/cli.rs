@@ -11,13 +11,34 @@ use serde::Serialize;
 
 use super::image_file;
 use super::rules::RuledRecogniser;
-use super::{PlateCandidate, Recogniser};
+use super::{EngineKind, Engines, PlateCandidate, Recogniser};
 use crate::config::{Config, RecogniseConfig};
+
+/// Engine choice on the command line, overriding the configuration's.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct EngineArgs {
+    /// The engine to run instead of recognise.engine.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineKind>,
+    /// The neural engine's model directory instead of recognise.models.
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+}
 
 /// The engine the daemon would run, with the plate rules of `config` when
 /// that file exists (the defaults otherwise); `no_rules` leaves reads as the
 /// engine made them.
 pub fn engine(config: &Path, no_rules: bool) -> Result<Box<dyn Recogniser>, ExitCode> {
+    engine_with(config, no_rules, &EngineArgs::default())
+}
+
+/// [`engine`], with the engine and model directory `args` name instead of
+/// the configured ones. Errors are reported on stderr.
+pub fn engine_with(
+    config: &Path,
+    no_rules: bool,
+    args: &EngineArgs,
+) -> Result<Box<dyn Recogniser>, ExitCode> {
     let section = if config.exists() {
         match Config::load(config) {
             Ok(c) => c.recognise,
@@ -29,7 +50,15 @@ pub fn engine(config: &Path, no_rules: bool) -> Result<Box<dyn Recogniser>, Exit
     } else {
         RecogniseConfig::default()
     };
-    let engine: Box<dyn Recogniser> = Box::new(super::classic::ClassicRecogniser::new());
+    let kind = args.engine.unwrap_or(section.engine);
+    let models = args.models.as_deref().or(section.models.as_deref());
+    let engine = match Engines::load(kind, models) {
+        Ok(engines) => engines.make(),
+        Err(e) => {
+            eprintln!("anprd: {e:#}");
+            return Err(ExitCode::from(crate::cli::EXIT_CONFIG));
+        }
+    };
     if no_rules {
         return Ok(engine);
     }
@@ -38,6 +67,21 @@ pub fn engine(config: &Path, no_rules: bool) -> Result<Box<dyn Recogniser>, Exit
         Err(e) => {
             eprintln!("{}: recognise: {e}", config.display());
             Err(ExitCode::from(crate::cli::EXIT_CONFIG))
+        }
+    }
+}
+
+/// `anprd eval` with the engine `args` choose.
+pub fn eval(config: &Path, dirs: &[PathBuf], no_rules: bool, args: &EngineArgs) -> ExitCode {
+    let mut engine = match engine_with(config, no_rules, args) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    match super::eval::run_dirs(engine.as_mut(), dirs) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nanprd eval: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -68,8 +112,14 @@ struct CharJson {
 }
 
 /// Runs the command; an unreadable image is reported and the rest still read.
-pub fn run(config: &Path, paths: &[PathBuf], json: bool, no_rules: bool) -> ExitCode {
-    let mut engine = match engine(config, no_rules) {
+pub fn run(
+    config: &Path,
+    paths: &[PathBuf],
+    json: bool,
+    no_rules: bool,
+    args: &EngineArgs,
+) -> ExitCode {
+    let mut engine = match engine_with(config, no_rules, args) {
         Ok(e) => e,
         Err(code) => return code,
     };

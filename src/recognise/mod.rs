@@ -5,7 +5,11 @@ pub mod cli;
 pub mod eval;
 pub mod gate;
 pub mod image_file;
+pub mod neural;
 pub mod rules;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::capture::Frame;
 
@@ -34,9 +38,84 @@ pub fn box_corners(b: [u32; 4]) -> [[f32; 2]; 4] {
     [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
 }
 
+/// The frame's size when its luma plane holds exactly width × height bytes
+/// and neither is zero; otherwise logs why it cannot be read and gives None.
+pub(crate) fn luma_size(frame: &Frame) -> Option<(usize, usize)> {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    if w > 0 && h > 0 && frame.luma.len() == w * h {
+        return Some((w, h));
+    }
+    log::warn!(
+        "frame {}: luma plane is {} bytes for {}x{}; not recognised",
+        frame.seq,
+        frame.luma.len(),
+        frame.width,
+        frame.height
+    );
+    None
+}
+
 /// A plate recognition engine. One instance per recognition thread, so an
 /// engine may keep scratch buffers without locking.
 pub trait Recogniser: Send {
     /// Plates found in `frame`, most confident first.
     fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate>;
+}
+
+/// Which engine reads plates (`recognise.engine`, `--engine`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// Two small networks, a plate detector and a reader (models needed).
+    #[default]
+    Neural,
+    /// The pre-neural reader: no model files.
+    Classic,
+}
+
+/// What makes engines: loaded once per process, then one engine per
+/// recognition thread ([`Engines::make`]) sharing the loaded models.
+#[derive(Clone)]
+pub enum Engines {
+    Classic,
+    Neural(Arc<neural::NeuralModels>),
+}
+
+impl Engines {
+    /// Loads what `kind` needs; `models` overrides the default model
+    /// directory ([`neural::default_models_dir`]). Errors name the file.
+    pub fn load(kind: EngineKind, models: Option<&Path>) -> anyhow::Result<Engines> {
+        Ok(match kind {
+            EngineKind::Classic => Engines::Classic,
+            EngineKind::Neural => {
+                let dir = models.map_or_else(neural::default_models_dir, Path::to_path_buf);
+                Engines::Neural(neural::NeuralModels::load(&dir)?)
+            }
+        })
+    }
+
+    /// The engine and model directory of a `[recognise]` section.
+    pub fn from_config(section: &crate::config::RecogniseConfig) -> anyhow::Result<Engines> {
+        Engines::load(section.engine, section.models.as_deref())
+    }
+
+    /// A fresh engine with its own scratch buffers (cheap: models are shared).
+    pub fn make(&self) -> Box<dyn Recogniser> {
+        match self {
+            Engines::Classic => Box::new(classic::ClassicRecogniser::new()),
+            Engines::Neural(models) => Box::new(neural::NeuralRecogniser::new(models.clone())),
+        }
+    }
+
+    /// For logs: the engine, and the models' version and directory.
+    pub fn describe(&self) -> String {
+        match self {
+            Engines::Classic => "classic engine".into(),
+            Engines::Neural(m) => format!(
+                "neural engine, models {} from {}",
+                m.version(),
+                m.dir().display()
+            ),
+        }
+    }
 }

@@ -1,0 +1,174 @@
+//! Loading the two models: read, checked against the contract, optimised
+//! for this machine, once per process.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use tract_onnx::prelude::*;
+
+use super::decode::MAP_CHANNELS;
+use super::{DET_H, DET_W, MAP_H, MAP_W, READ_CLASSES, READ_COLUMNS, READ_H, READ_W};
+
+/// File names in a model directory.
+pub const DETECTOR_FILE: &str = "detector.onnx";
+pub const READER_FILE: &str = "reader.onnx";
+/// Where the Debian package installs the models.
+pub const INSTALLED_MODELS: &str = "/usr/share/anprd/models";
+
+type Plan = Arc<TypedSimplePlan>;
+
+/// The directory models are loaded from when none is configured: the
+/// installed one when it holds a detector, else the source tree's `models/`
+/// (for tests and `cargo run`).
+pub fn default_models_dir() -> PathBuf {
+    let installed = Path::new(INSTALLED_MODELS);
+    if installed.join(DETECTOR_FILE).is_file() {
+        installed.to_path_buf()
+    } else {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models"))
+    }
+}
+
+/// Both networks, optimised for this machine; shared by all recognisers.
+pub struct NeuralModels {
+    pub(super) detector: Plan,
+    pub(super) reader: Plan,
+    version: String,
+    dir: PathBuf,
+    load_time: Duration,
+}
+
+impl std::fmt::Debug for NeuralModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NeuralModels")
+            .field("version", &self.version)
+            .field("dir", &self.dir)
+            .field("load_time", &self.load_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NeuralModels {
+    /// Loads `dir`/detector.onnx and `dir`/reader.onnx, checks them against
+    /// the contract and optimises them; records the version for health and
+    /// status. Errors name the file at fault.
+    pub fn load(dir: &Path) -> Result<Arc<NeuralModels>> {
+        let t = Instant::now();
+        let (detector, det_bytes) = load_plan(&dir.join(DETECTOR_FILE), |_| {
+            Ok(f32::fact([1, 1, DET_H, DET_W]).into())
+        })?;
+        check_output(
+            &detector,
+            &dir.join(DETECTOR_FILE),
+            &[1, MAP_CHANNELS, MAP_H, MAP_W],
+        )?;
+        let (reader, read_bytes) = load_plan(&dir.join(READER_FILE), |model| {
+            let n = model.sym("N").to_dim();
+            Ok(f32::fact(&[n, 1.to_dim(), READ_H.to_dim(), READ_W.to_dim()]).into())
+        })?;
+        // The reader's batch size is symbolic: check it on one strip.
+        let probs = reader
+            .run(tvec![Tensor::zero::<f32>(&[1, 1, READ_H, READ_W])?.into()])
+            .with_context(|| format!("{}: does not run", dir.join(READER_FILE).display()))?;
+        let shape = probs
+            .first()
+            .map(|p| p.shape().to_vec())
+            .unwrap_or_default();
+        if shape != [1, READ_COLUMNS, READ_CLASSES] {
+            bail!(
+                "{}: output is {shape:?} for one plate, not [1, {READ_COLUMNS}, {READ_CLASSES}]; \
+                 is it a reader model (training/nets.py)?",
+                dir.join(READER_FILE).display()
+            );
+        }
+        let version = format!("nn-{:012x}", fnv1a(&[&det_bytes, &read_bytes]) >> 16);
+        crate::status::set_model_version(&version);
+        let models = NeuralModels {
+            detector,
+            reader,
+            version,
+            dir: dir.to_path_buf(),
+            load_time: t.elapsed(),
+        };
+        Ok(Arc::new(models))
+    }
+
+    /// `nn-` and 12 hex digits of a hash over both files.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Where the models were loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// How long loading and optimising took.
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+}
+
+/// Reads, parses and optimises one model; also returns the file's bytes.
+fn load_plan(
+    path: &Path,
+    input: impl FnOnce(&InferenceModel) -> TractResult<InferenceFact>,
+) -> Result<(Plan, Vec<u8>)> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read the model {}", path.display()))?;
+    let plan = (|| {
+        let model = tract_onnx::onnx().model_for_read(&mut &bytes[..])?;
+        let fact = input(&model)?;
+        model
+            .with_input_fact(0, fact)?
+            .into_optimized()?
+            .into_runnable()
+    })()
+    .with_context(|| {
+        format!(
+            "{}: not a model of the expected shape (training/nets.py)",
+            path.display()
+        )
+    })?;
+    Ok((plan, bytes))
+}
+
+/// Fails unless the plan's single output has exactly `want` as its shape.
+fn check_output(plan: &Plan, path: &Path, want: &[usize]) -> Result<()> {
+    let fact = plan.model().output_fact(0)?;
+    let shape: Option<Vec<usize>> = fact.shape.as_concrete().map(<[usize]>::to_vec);
+    if shape.as_deref() != Some(want) {
+        bail!(
+            "{}: output is {:?}, not {want:?}; is it a detector model (training/nets.py)?",
+            path.display(),
+            fact.shape
+        );
+    }
+    Ok(())
+}
+
+/// FNV-1a, 64 bits, over the parts in order.
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_matches_the_reference_vectors() {
+        assert_eq!(fnv1a(&[b""]), 0xcbf29ce484222325);
+        assert_eq!(fnv1a(&[b"a"]), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a(&[b"foo"]), fnv1a(&[b"f", b"oo"]));
+    }
+}

@@ -1,0 +1,351 @@
+//! The neural engine's robustness, whatever its models have learnt: the
+//! models in models/ load (from there and from any directory), missing or
+//! wrong files are named, frames of any size run without panicking, and
+//! results are deterministic and the same on every thread. Accuracy is
+//! tested by tests/recognise_golden.rs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use anprd::capture::Frame;
+use anprd::plate::scene::{PlatePlacement, Scene, Vehicle, draw_vehicle, random_body};
+use anprd::plate::{PlateStyle, SplitMix64, random_vrm};
+use anprd::recognise::neural::{
+    DETECTOR_FILE, MAX_PLATES, NeuralModels, NeuralRecogniser, READER_FILE, default_models_dir,
+};
+use anprd::recognise::{EngineKind, Engines, PlateCandidate, Recogniser};
+
+fn repo_models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+fn models() -> Arc<NeuralModels> {
+    NeuralModels::load(&repo_models()).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+fn frame(w: u32, h: u32, luma: Vec<u8>) -> Frame {
+    anprd::recognise::image_file::frame(w, h, luma)
+}
+
+/// A road scene with one plate.
+fn scene(w: u32, h: u32, seed: u64) -> Frame {
+    let mut rng = SplitMix64::new(seed);
+    let v = Vehicle::still(
+        &random_vrm(&mut rng),
+        PlateStyle::REAR,
+        random_body(&mut rng),
+    );
+    let p = PlatePlacement::centred(0.5 * w as f32, 0.65 * h as f32, 0.15 * w as f32);
+    let mut img = Scene::new(w, h, seed).background().clone();
+    draw_vehicle(&mut img, &v, &p).unwrap();
+    img.to_frame(seed, 0)
+}
+
+/// Pseudo-random pixels.
+fn noise(w: u32, h: u32, seed: u64) -> Frame {
+    let mut rng = SplitMix64::new(seed);
+    let luma = (0..w * h).map(|_| rng.range(0.0, 255.0) as u8).collect();
+    frame(w, h, luma)
+}
+
+/// What every result must satisfy, trained models or not.
+fn check(f: &Frame, plates: &[PlateCandidate]) {
+    assert!(plates.len() <= MAX_PLATES);
+    check_fields(f, plates);
+}
+
+fn check_fields(f: &Frame, plates: &[PlateCandidate]) {
+    for p in plates {
+        assert!((0.0..=1.0).contains(&p.confidence), "{}", p.confidence);
+        assert!(p.text.len() >= 2 && p.text.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert!(!p.text.bytes().any(|c| c.is_ascii_lowercase()));
+        assert_eq!(p.char_confidence.len(), p.text.len());
+        assert!(p.char_confidence.iter().all(|c| (0.0..=1.0).contains(c)));
+        let [x, y, w, h] = p.plate_box;
+        assert!(
+            w > 0 && h > 0 && x + w <= f.width && y + h <= f.height,
+            "{:?}",
+            p.plate_box
+        );
+        assert!(p.corners.iter().flatten().all(|v| v.is_finite()));
+        assert_eq!(p.format, None, "rules are the wrapper's business");
+    }
+    assert!(
+        plates
+            .windows(2)
+            .all(|w| w[0].confidence >= w[1].confidence),
+        "most confident first"
+    );
+}
+
+#[test]
+fn models_load_from_the_repository_and_from_any_directory() {
+    if !Path::new("/usr/share/anprd/models")
+        .join(DETECTOR_FILE)
+        .exists()
+    {
+        assert_eq!(default_models_dir(), repo_models());
+    }
+    let m = models();
+    assert_eq!(m.dir(), repo_models());
+    let v = m.version();
+    assert!(
+        v.len() == 15 && v.starts_with("nn-") && v[3..].bytes().all(|c| c.is_ascii_hexdigit()),
+        "{v}"
+    );
+    eprintln!("models {v} loaded in {:?}", m.load_time());
+
+    let dir = tempfile::tempdir().unwrap();
+    for f in [DETECTOR_FILE, READER_FILE] {
+        std::fs::copy(repo_models().join(f), dir.path().join(f)).unwrap();
+    }
+    let copy = NeuralModels::load(dir.path()).unwrap();
+    assert_eq!(copy.version(), v, "the version is the files' content");
+    assert_eq!(copy.dir(), dir.path());
+
+    let engines = Engines::load(EngineKind::Neural, Some(dir.path())).unwrap();
+    assert!(engines.describe().contains(v));
+    let section = anprd::config::RecogniseConfig {
+        models: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        Engines::from_config(&section).unwrap(),
+        Engines::Neural(_)
+    ));
+    let classic = Engines::load(EngineKind::Classic, Some(Path::new("/nonexistent"))).unwrap();
+    assert_eq!(
+        classic.describe(),
+        "classic engine",
+        "the classic engine needs no files"
+    );
+}
+
+#[test]
+fn missing_and_wrong_model_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |dir: &Path| format!("{:#}", NeuralModels::load(dir).unwrap_err());
+
+    let e = err(dir.path());
+    let detector = dir.path().join(DETECTOR_FILE);
+    assert!(e.contains(&detector.display().to_string()), "{e}");
+
+    std::fs::copy(repo_models().join(DETECTOR_FILE), &detector).unwrap();
+    let e = err(dir.path());
+    assert!(
+        e.contains(&dir.path().join(READER_FILE).display().to_string()),
+        "{e}"
+    );
+
+    // Not ONNX at all.
+    std::fs::write(dir.path().join(READER_FILE), b"not a model").unwrap();
+    let e = err(dir.path());
+    assert!(e.contains(READER_FILE), "{e}");
+
+    // The two files swapped: each has the other's shapes.
+    std::fs::copy(repo_models().join(READER_FILE), &detector).unwrap();
+    std::fs::copy(
+        repo_models().join(DETECTOR_FILE),
+        dir.path().join(READER_FILE),
+    )
+    .unwrap();
+    let e = err(dir.path());
+    assert!(e.contains(&detector.display().to_string()), "{e}");
+
+    let e = Engines::load(EngineKind::Neural, Some(Path::new("/nonexistent/models")))
+        .err()
+        .unwrap();
+    assert!(
+        format!("{e:#}").contains("/nonexistent/models/detector.onnx"),
+        "{e:#}"
+    );
+}
+
+#[test]
+fn frames_of_any_size_run_without_panicking() {
+    let models = models();
+    let mut engine = NeuralRecogniser::new(models.clone());
+    // Every local maximum counts: the warp and the reader run too, whatever
+    // the detector has learnt.
+    let mut eager = NeuralRecogniser::new(models);
+    eager.set_detect_threshold(0.0);
+    let frames = [
+        scene(1280, 720, 1),
+        scene(1920, 1080, 2),
+        scene(640, 480, 3),
+        noise(32, 32, 4),
+        noise(1, 1, 5),
+        noise(3000, 2, 6),
+        noise(2, 3000, 7),
+        noise(641, 385, 8),
+        frame(320, 240, vec![0; 320 * 240]),
+        frame(320, 240, vec![255; 320 * 240]),
+    ];
+    for f in &frames {
+        check(f, &engine.recognise(f));
+        check(f, &eager.recognise(f));
+    }
+    // A frame whose luma plane does not match its size is refused, not read.
+    let mut bad = noise(64, 64, 9);
+    bad.luma.truncate(100);
+    assert!(eager.recognise(&bad).is_empty());
+    bad.width = 0;
+    assert!(eager.recognise(&bad).is_empty());
+}
+
+#[test]
+fn the_reader_takes_any_quads_and_skips_degenerate_ones() {
+    let mut engine = NeuralRecogniser::new(models());
+    let level = [
+        [500.0, 400.0],
+        [700.0, 400.0],
+        [700.0, 445.0],
+        [500.0, 445.0],
+    ];
+    let tilted = [
+        [480.0, 380.0],
+        [720.0, 410.0],
+        [715.0, 460.0],
+        [475.0, 430.0],
+    ];
+    let half_out = [[-50.0, 10.0], [60.0, 10.0], [60.0, 40.0], [-50.0, 40.0]];
+    let far_out = level.map(|[x, y]| [x + 1e4, y]);
+    let line = [[0.0, 0.0], [10.0, 0.0], [20.0, 0.0], [30.0, 0.0]];
+    let nan = [[f32::NAN; 2]; 4];
+    let mut quads = vec![
+        (level, false),
+        (tilted, false),
+        (level, true),
+        (half_out, false),
+        (far_out, false),
+        (line, false),
+        (nan, true),
+    ];
+    // More than one frame's worth of plates in one batch.
+    quads.extend((0..20).map(|i| (level.map(|[x, y]| [x + 3.0 * i as f32, y]), i % 2 == 0)));
+    for f in [
+        scene(1280, 720, 40),
+        scene(1920, 1080, 41),
+        noise(64, 48, 42),
+    ] {
+        let plates = engine.read_quads(&f, &quads);
+        assert!(plates.len() <= quads.len() - 3);
+        check_fields(&f, &plates);
+        assert_eq!(engine.read_quads(&f, &quads), plates, "deterministic");
+        assert!(engine.read_quads(&f, &[]).is_empty());
+    }
+}
+
+#[test]
+fn results_are_deterministic_and_the_same_on_every_thread() {
+    let models = models();
+    let frames: Vec<Frame> = (0..3).map(|i| scene(1280, 720, 20 + i)).collect();
+    let read_all = |models: Arc<NeuralModels>, frames: &[Frame]| {
+        let mut e = NeuralRecogniser::new(models);
+        e.set_detect_threshold(0.0);
+        frames.iter().map(|f| e.recognise(f)).collect::<Vec<_>>()
+    };
+    let first = read_all(models.clone(), &frames);
+    // Again, and in reverse order, with the same engine (scratch reused).
+    let mut e = NeuralRecogniser::new(models.clone());
+    e.set_detect_threshold(0.0);
+    let again: Vec<_> = frames.iter().rev().map(|f| e.recognise(f)).collect();
+    assert_eq!(again.into_iter().rev().collect::<Vec<_>>(), first);
+    // Two threads at once sharing the models.
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (m, f) = (models.clone(), frames.clone());
+            std::thread::spawn(move || read_all(m, &f))
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), first);
+    }
+}
+
+fn anprd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_anprd"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_command_line_chooses_the_engine_and_model_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("car.png");
+    let f = scene(640, 480, 30);
+    let file = std::io::BufWriter::new(std::fs::File::create(&image).unwrap());
+    let mut enc = png::Encoder::new(file, f.width, f.height);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.write_header()
+        .unwrap()
+        .write_image_data(&f.luma)
+        .unwrap();
+    let no_config = dir.path().join("absent.toml");
+    let cfg = no_config.to_str().unwrap();
+    let img = image.to_str().unwrap();
+
+    for engine in ["neural", "classic"] {
+        let out = anprd(&[
+            "recognise",
+            "--json",
+            "--config",
+            cfg,
+            "--engine",
+            engine,
+            img,
+        ]);
+        assert!(
+            out.status.success(),
+            "{engine}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(line["image"], img);
+    }
+
+    let missing = dir.path().join("no-models");
+    let out = anprd(&[
+        "recognise",
+        "--config",
+        cfg,
+        "--models",
+        missing.to_str().unwrap(),
+        img,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(78),
+        "a missing model is a set-up error"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&missing.join(DETECTOR_FILE).display().to_string()),
+        "{err}"
+    );
+    // The configured engine and directory apply unless overridden.
+    std::fs::write(
+        &no_config,
+        format!(
+            "[gateway]\nid = \"gw-1\"\n[[camera]]\nid = \"cam-1\"\nsource = \"file:///x.mp4\"\n\
+             [mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n\
+             [recognise]\nengine = \"neural\"\nmodels = \"{}\"\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let out = anprd(&["eval", "--config", cfg, dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(78));
+    let out = anprd(&[
+        "eval",
+        "--config",
+        cfg,
+        "--engine",
+        "classic",
+        dir.path().to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no label files"), "the engine loaded: {err}");
+}
