@@ -494,11 +494,37 @@ def detector_sample(rng):
         corners = place(rng, pw, ph, cx, cy)
         paste_plate(img, plate, corners, rng, ir)
         plates.append((corners, two))
+    for _ in range(rng.choices([0, 1, 2, 3], [0.4, 0.3, 0.2, 0.1])[0]):
+        distractor(img, rng, boxes)
     img = shade(img, rng)
     img = degrade(img, rng)
     out = np.zeros((nets.DET_H, nets.DET_W), np.uint8)
     out[:ch, :cw] = np.asarray(img)
     return out, plates
+
+
+def distractor(img, rng, boxes):
+    """Text that is not a plate, away from the plates: a long line, a block
+    of lines, or a label on a panel (signs, liveries, shop fronts)."""
+    w, h = img.size
+    d = ImageDraw.Draw(img)
+    size = rng.randint(8, 36)
+    f = font(pick_font(rng), size)
+    lines = [random_text(rng, 9, 18)] if rng.random() < 0.5 else [
+        random_text(rng, 3, 10) for _ in range(rng.randint(3, 5))]
+    bw = max(f.getbbox(t)[2] for t in lines) + size
+    bh = len(lines) * size * 1.3 + size
+    for _try in range(10):
+        x, y = rng.uniform(0, max(1, w - bw)), rng.uniform(0, max(1, h - bh))
+        if all(x + bw < b[0] or x > b[2] or y + bh < b[1] or y > b[3] for b in boxes):
+            break
+    else:
+        return
+    panel, ink = (rng.randint(150, 255), rng.randint(0, 90)) if rng.random() < 0.7 else (rng.randint(0, 90), rng.randint(160, 255))
+    if rng.random() < 0.7:
+        d.rectangle([x, y, x + bw, y + bh], fill=panel)
+    for i, t in enumerate(lines):
+        d.text((x + size / 2, y + size / 2 + i * size * 1.3), t, font=f, fill=ink)
 
 
 def reader_sample(rng):

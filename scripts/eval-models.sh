@@ -1,0 +1,31 @@
+#!/bin/sh
+# Scores the committed models (and the classic engine, as a same-run
+# baseline) with `anprd eval`: the generated test set (anprd-synth plates,
+# seed 424242, 2,000 pictures, a seed no training run uses) and, when
+# present, the real OpenALPR benchmark photographs in ../shared/eval
+# (evaluation only: never trained on, never copied into this repository).
+#
+#   scripts/eval-models.sh [WORK_DIR]
+set -eu
+cd "$(dirname "$0")/.."
+work=${1:-/var/tmp/anprd-eval}
+cargo build --release --bin anprd --bin anprd-synth
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+bin=$target/release
+if [ ! -f "$work/gen-test/labels.jsonl" ] || [ "$(wc -l < "$work/gen-test/labels.jsonl")" -lt 2000 ]; then
+    rm -rf "$work/gen-test"
+    "$bin/anprd-synth" plates --out "$work/gen-test" --count 2000 --seed 424242
+fi
+# UK plates are scored through the UK plate rules, as the daemon reads them;
+# US and Brazilian plates without (the rules are for UK marks).
+for engine in neural classic; do
+    echo "== $engine, UK rules: generated test set"
+    "$bin/anprd" eval --engine "$engine" "$work/gen-test"
+done
+for d in ../shared/eval/openalpr-us ../shared/eval/openalpr-br; do
+    [ -d "$d" ] || continue
+    for engine in neural classic; do
+        echo "== $engine, no rules: $d"
+        "$bin/anprd" eval --engine "$engine" --no-rules "$d"
+    done
+done
