@@ -35,7 +35,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
   else
-    echo "setup: no Rust toolchain; installing one with rustup (anprd needs Rust 1.85 or later)"
+    echo "setup: no Rust toolchain; installing one with rustup (anprd needs Rust 1.91 or later)"
     $sudo apt-get install -y -qq curl ca-certificates >/dev/null
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
     export PATH="$HOME/.cargo/bin:$PATH"
