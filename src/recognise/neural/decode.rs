@@ -32,6 +32,26 @@ impl Peak {
         let max = |v: [f32; 4]| v.into_iter().fold(f32::NEG_INFINITY, f32::max);
         [min(xs), min(ys), max(xs), max(ys)]
     }
+
+    /// The quad grown about its centre by `dx` of its width along its own
+    /// horizontal axis and `dy` of its height along its vertical one.
+    pub fn widened(&self, dx: f32, dy: f32) -> [[f32; 2]; 4] {
+        let [tl, tr, br, bl] = self.corners;
+        // Half of each growth goes to each side: the top edge moves up by
+        // dy/2 of the left or right edge, and so on.
+        let grow = |p: [f32; 2], across: [f32; 2], along: [f32; 2]| {
+            [
+                p[0] + (p[0] - across[0]) * dx / 2.0 + (p[0] - along[0]) * dy / 2.0,
+                p[1] + (p[1] - across[1]) * dx / 2.0 + (p[1] - along[1]) * dy / 2.0,
+            ]
+        };
+        [
+            grow(tl, tr, bl),
+            grow(tr, tl, br),
+            grow(br, bl, tr),
+            grow(bl, br, tl),
+        ]
+    }
 }
 
 /// Intersection over union of two `[x0, y0, x1, y1]` boxes.
@@ -194,6 +214,28 @@ mod tests {
         );
         assert_eq!(p[1].score, 0.6);
         assert_eq!(p[1].bounds(), [10.0, 14.0, 42.0, 22.0]);
+    }
+
+    #[test]
+    fn widening_grows_a_quad_along_its_own_axes() {
+        let level = Peak {
+            score: 1.0,
+            two_line: 0.0,
+            corners: [[0.0, 0.0], [100.0, 0.0], [100.0, 20.0], [0.0, 20.0]],
+        };
+        assert_eq!(
+            level.widened(0.1, 0.5),
+            [[-5.0, -5.0], [105.0, -5.0], [105.0, 25.0], [-5.0, 25.0]]
+        );
+        // A plate turned a quarter turn grows along its own width (now y).
+        let turned = Peak {
+            corners: [[20.0, 0.0], [20.0, 100.0], [0.0, 100.0], [0.0, 0.0]],
+            ..level
+        };
+        assert_eq!(
+            turned.widened(0.1, 0.5),
+            [[25.0, -5.0], [25.0, 105.0], [-5.0, 105.0], [-5.0, -5.0]]
+        );
     }
 
     #[test]

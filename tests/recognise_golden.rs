@@ -1,0 +1,84 @@
+//! Golden test: the committed models (models/*.onnx) read plates this test
+//! draws itself with anprd's own renderer, one of every UK format and
+//! colour, in 720p and 1080p frames, through the same plate rules the
+//! daemon applies.
+
+use anprd::plate::scene::{PlatePlacement, Scene, Vehicle, draw_vehicle};
+use anprd::plate::{PlateStyle, sample::printed};
+use anprd::recognise::Recogniser;
+use anprd::recognise::neural::{NeuralModels, NeuralRecogniser, default_models_dir};
+use anprd::recognise::rules::{PlateRules, RuledRecogniser};
+
+/// (registration, format, plate colour, plate width in pixels).
+const PLATES: &[(&str, &str, PlateStyle, f32)] = &[
+    ("AB12CDE", "uk-current", PlateStyle::FRONT, 220.0),
+    ("LV70XKM", "uk-current", PlateStyle::REAR, 180.0),
+    ("YS23PNT", "uk-current", PlateStyle::HISTORIC, 240.0),
+    ("A123BCD", "uk-prefix", PlateStyle::FRONT, 200.0),
+    ("P8JTW", "uk-prefix", PlateStyle::REAR, 200.0),
+    ("ABC123D", "uk-suffix", PlateStyle::REAR, 210.0),
+    ("HNW45K", "uk-suffix", PlateStyle::FRONT, 190.0),
+    ("ABZ1234", "uk-ni", PlateStyle::FRONT, 230.0),
+    ("KIZ567", "uk-ni", PlateStyle::REAR, 200.0),
+    (
+        "4821RX",
+        "uk-dateless-reversed",
+        PlateStyle::HISTORIC,
+        200.0,
+    ),
+    ("GYT48", "uk-dateless", PlateStyle::FRONT, 180.0),
+    ("MF60TLO", "uk-current", PlateStyle::REAR, 300.0),
+];
+
+fn uk_engine() -> RuledRecogniser {
+    let models = NeuralModels::load(&default_models_dir()).expect("the committed models load");
+    RuledRecogniser {
+        engine: Box::new(NeuralRecogniser::new(models)),
+        rules: PlateRules::uk(),
+    }
+}
+
+fn read_all(width: u32, height: u32, scale: f32) -> Vec<(String, Option<String>, Option<String>)> {
+    let mut engine = uk_engine();
+    let scene = Scene::new(width, height, 3);
+    PLATES
+        .iter()
+        .enumerate()
+        .map(|(i, &(mark, format, style, plate_w))| {
+            let v = Vehicle::still(&printed(mark, format), style, [40 + 15 * i as u8, 60, 90]);
+            let cx = width as f32 * (0.3 + 0.4 * (i % 3) as f32 / 2.0);
+            let cy = height as f32 * (0.55 + 0.1 * (i % 2) as f32);
+            let p = PlatePlacement::centred(cx, cy, plate_w * scale);
+            let mut img = scene.background().clone();
+            draw_vehicle(&mut img, &v, &p).expect("the plate fits the frame");
+            let plates = engine.recognise(&img.to_frame(i as u64, 0));
+            let best = plates.first();
+            (
+                mark.to_string(),
+                best.map(|c| c.text.clone()),
+                best.and_then(|c| c.format.clone()),
+            )
+        })
+        .collect()
+}
+
+fn assert_all_read(results: Vec<(String, Option<String>, Option<String>)>) {
+    let wrong: Vec<_> = results
+        .iter()
+        .filter(|(mark, text, _)| text.as_deref() != Some(mark.as_str()))
+        .collect();
+    assert!(wrong.is_empty(), "misread (mark, read, format): {wrong:?}");
+    for (mark, _, format) in &results {
+        assert!(format.is_some(), "{mark} matched no UK format");
+    }
+}
+
+#[test]
+fn every_uk_format_and_colour_is_read_in_a_720p_frame() {
+    assert_all_read(read_all(1280, 720, 1.0));
+}
+
+#[test]
+fn every_uk_format_and_colour_is_read_in_a_1080p_frame() {
+    assert_all_read(read_all(1920, 1080, 1.5));
+}
