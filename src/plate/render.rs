@@ -99,12 +99,6 @@ impl PlateShape {
         }
     }
 
-    /// Height over width, for placing a plate of this shape.
-    pub fn aspect(self) -> f32 {
-        let (w, h) = self.size_mm();
-        h / w
-    }
-
     pub fn is_two_line(self) -> bool {
         matches!(self, PlateShape::TwoLine(_))
     }
@@ -412,7 +406,8 @@ pub fn render_plate(text: &str, style: PlateStyle, width_px: u32) -> Result<RgbI
     if width_px < 8 {
         return Err(RenderError::TooNarrow(width_px));
     }
-    let height = ((width_px as f32 * style.shape.aspect()).round() as u32).max(1);
+    let (w_mm, h_mm) = style.shape.size_mm();
+    let height = ((width_px as f32 * h_mm / w_mm).round() as u32).max(1);
     let mut img = RgbImage::new(width_px, height, [0, 0, 0]);
     draw_plate(&mut img, text, style, 0.0, 0.0, width_px as f32, 0.0)?;
     Ok(img)
