@@ -283,6 +283,7 @@ fn synth_plates_write_labels_that_eval_reads() {
             "{t}"
         );
         assert_eq!(l["corners"].as_array().unwrap().len(), 4);
+        assert!(l["two_line"].is_boolean(), "{l}");
         let file = dir.path().join(l["file"].as_str().unwrap());
         let img = anprd::recognise::image_file::load_luma(&file).unwrap();
         assert_eq!((img.width, img.height), (480, 320));

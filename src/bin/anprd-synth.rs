@@ -163,7 +163,7 @@ fn write_plates(a: &PlatesArgs) -> anyhow::Result<()> {
         let line = serde_json::json!({
             "file": name, "text": s.text, "format": s.format,
             "corners": s.corners, "box": s.plate_box, "colour": s.colour,
-            "width_px": s.width_px.round(), "ir": s.ir,
+            "width_px": s.width_px.round(), "ir": s.ir, "two_line": s.two_line,
         });
         writeln!(labels, "{line}").with_context(|| format!("{}: cannot write", jsonl.display()))?;
         if let Some((cw, ch)) = a.crops {

@@ -13,7 +13,10 @@ pub mod render;
 pub mod sample;
 pub mod scene;
 
-pub use render::{GrayImage, PlateColour, PlateStyle, RgbImage, render_plate};
+pub use render::{
+    BandColour, GrayImage, NationalIdent, PlateColour, PlateShape, PlateStyle, RgbImage, SideBand,
+    TwoLineSize, render_plate,
+};
 
 /// Letters never used on current-format plates (too like 1 and 0).
 const EXCLUDED_EVERYWHERE: &[u8] = b"IQ";

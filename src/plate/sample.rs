@@ -3,9 +3,12 @@
 //! Each sample knows its text, format, four corners and box.
 
 use super::degrade::{self, warp_into};
-use super::render::{PLATE_HEIGHT_MM, PLATE_WIDTH_MM};
+use super::render::{PLATE_WIDTH_MM, layout_shape};
 use super::scene::Scene;
-use super::{GrayImage, PlateColour, PlateStyle, SplitMix64, render_plate};
+use super::{
+    BandColour, GrayImage, NationalIdent, PlateColour, PlateShape, PlateStyle, SideBand,
+    SplitMix64, TwoLineSize, render_plate,
+};
 use crate::recognise::rules::{PlateRules, UK_FORMATS};
 
 /// One generated picture and its ground truth.
@@ -26,6 +29,8 @@ pub struct Sample {
     pub width_px: f32,
     /// Infrared look (bright plate, dark surroundings).
     pub ir: bool,
+    /// A square plate with the mark on two lines.
+    pub two_line: bool,
 }
 
 /// A random UK registration and its format: current marks most often.
@@ -57,7 +62,9 @@ pub fn printed(text: &str, format: &str) -> String {
     }
 }
 
-/// Draws a `w`×`h` labelled picture from `rng` (plates 60–400 px wide).
+/// Draws a `w`×`h` labelled picture from `rng` (one-line plates 60–400 px
+/// wide; square plates as wide as they would be beside them). About 10 % of
+/// plates have two lines and 15 % of one-line plates a side band.
 pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
     let (text, format) = random_mark(rng);
     let style = match rng.below(20) {
@@ -69,13 +76,40 @@ pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
         border: rng.below(5) == 0,
         ..style
     };
+    let style = PlateStyle {
+        shape: random_shape(rng, style.colour),
+        ..style
+    };
+    // Motorcycles carry a rear plate only.
+    let style = match style.shape {
+        PlateShape::TwoLine(TwoLineSize::Motorcycle) if style.colour == PlateColour::White => {
+            PlateStyle {
+                colour: PlateColour::Yellow,
+                ..style
+            }
+        }
+        _ => style,
+    };
+    let shown = printed(&text, format);
+    // Every generated mark fits every shape (see the render tests); should
+    // one not, fall back to the plain plate.
+    let style = if layout_shape(&shown, style.shape).is_err() {
+        PlateStyle {
+            shape: PlateShape::ONE_LINE,
+            ..style
+        }
+    } else {
+        style
+    };
+    let (shape_w, shape_h) = style.shape.size_mm();
     let max_w = 400f32.min(w as f32 * 0.7);
-    let pw = 60.0 * (max_w / 60.0).powf(rng.unit());
-    let ph = pw * PLATE_HEIGHT_MM / PLATE_WIDTH_MM;
+    // The width a 520 mm plate would have; square plates are narrower.
+    let pw = 60.0 * (max_w / 60.0).powf(rng.unit()) * (shape_w / PLATE_WIDTH_MM);
+    let ph = pw * shape_h / shape_w;
 
     // The plate, drawn at twice the size it will have, in a surround.
     let big = ((pw * 2.0) as u32).clamp(120, 800);
-    let plate = render_plate(&printed(&text, format), style, big)
+    let plate = render_plate(&shown, style, big)
         .expect("generated marks fit a plate")
         .to_gray();
     let mut plate = plate;
@@ -106,8 +140,9 @@ pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
         [-pw / 2.0, ph / 2.0],
     ];
     let reach = pw * 0.6 + 4.0;
+    let reach_y = (reach * 0.5).max(ph * 0.6 + 4.0);
     let cx = rng.range(reach, (w as f32 - reach).max(reach + 1.0));
-    let cy = rng.range(reach * 0.5, (h as f32 - reach * 0.5).max(reach * 0.5 + 1.0));
+    let cy = rng.range(reach_y, (h as f32 - reach_y).max(reach_y + 1.0));
     let (s, c) = angle.sin_cos();
     let corners = local.map(|[x, y]| [cx + x * c - y * s, cy + x * s + y * c]);
 
@@ -146,7 +181,37 @@ pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
         colour,
         width_px: pw,
         ir,
+        two_line: style.shape.is_two_line(),
     }
+}
+
+/// Two lines for about 10 % of plates, in any legal size; a side band on
+/// about 15 % of one-line plates (not historic ones, which never had one).
+fn random_shape(rng: &mut SplitMix64, colour: PlateColour) -> PlateShape {
+    if rng.below(10) == 0 {
+        return PlateShape::TwoLine(match rng.below(3) {
+            0 => TwoLineSize::Square285,
+            1 => TwoLineSize::Square279,
+            _ => TwoLineSize::Motorcycle,
+        });
+    }
+    // 15 % of all one-line plates: 3 in 17 of the non-historic ones.
+    if colour != PlateColour::BlackSilver && rng.below(17) < 3 {
+        let colour = if rng.below(3) == 0 {
+            BandColour::Green
+        } else {
+            BandColour::Blue
+        };
+        let ident = if rng.below(2) == 0 {
+            NationalIdent::Gb
+        } else {
+            NationalIdent::Uk
+        };
+        return PlateShape::OneLine {
+            band: Some(SideBand { colour, ident }),
+        };
+    }
+    PlateShape::ONE_LINE
 }
 
 /// Screws, dirt and a dealer's line on the plate face.
@@ -253,5 +318,45 @@ mod tests {
             "{:?}",
             a.plate_box
         );
+    }
+
+    #[test]
+    fn shapes_come_in_the_intended_shares() {
+        let mut rng = SplitMix64::new(9);
+        let (mut two, mut one, mut band) = (0, 0, 0);
+        for i in 0..20_000 {
+            let colour = [
+                PlateColour::White,
+                PlateColour::Yellow,
+                PlateColour::BlackSilver,
+            ][[0, 0, 0, 1, 1, 1, 2][i % 7]];
+            match random_shape(&mut rng, colour) {
+                PlateShape::TwoLine(_) => two += 1,
+                PlateShape::OneLine { band: b } => {
+                    one += 1;
+                    band += usize::from(b.is_some());
+                    assert!(b.is_none() || colour != PlateColour::BlackSilver);
+                }
+            }
+        }
+        let two = two as f32 / 20_000.0;
+        let band = band as f32 / one as f32;
+        assert!((0.09..0.11).contains(&two), "{two}");
+        // 6 of 7 colours here may carry one: 6/7 × 3/17 ≈ 15 %.
+        assert!((0.13..0.17).contains(&band), "{band}");
+    }
+
+    #[test]
+    fn two_line_samples_are_square_and_labelled() {
+        let mut rng = SplitMix64::new(1);
+        let s = (0..100)
+            .map(|_| generate(&mut rng, 320, 240))
+            .find(|s| s.two_line)
+            .expect("one in ten samples has two lines");
+        let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+        let [tl, tr, _, bl] = s.corners;
+        let ratio = d(tl, tr) / d(tl, bl);
+        // 229:178 to 285:203 before yaw, pitch and rotation (one-line: 4.7).
+        assert!((0.9..2.0).contains(&ratio), "{ratio}: {:?}", s.corners);
     }
 }

@@ -9,9 +9,7 @@
 //! px at 1280 wide) and then leaves through the bottom edge.
 
 use super::SplitMix64;
-use super::render::{
-    PLATE_HEIGHT_MM, PLATE_WIDTH_MM, PlateStyle, RenderError, RgbImage, draw_plate,
-};
+use super::render::{PLATE_WIDTH_MM, PlateStyle, RenderError, RgbImage, draw_plate};
 
 /// Plate width, as a fraction of the frame width, when a vehicle appears.
 const START_WIDTH: f32 = 0.075;
@@ -40,9 +38,9 @@ pub struct Vehicle {
 }
 
 impl PlatePlacement {
-    /// A UK-shaped plate `width` pixels wide centred on (cx, cy).
+    /// A one-line UK plate `width` pixels wide centred on (cx, cy).
     pub fn centred(cx: f32, cy: f32, width: f32) -> PlatePlacement {
-        let height = width * super::render::PLATE_HEIGHT_MM / super::render::PLATE_WIDTH_MM;
+        let height = width * super::render::PLATE_HEIGHT_MM / PLATE_WIDTH_MM;
         PlatePlacement {
             x: cx - width * 0.5,
             y: cy - height * 0.5,
@@ -138,18 +136,22 @@ impl Scene {
         let w0 = START_WIDTH * w;
         let a = Y_PER_WIDTH * h / w;
         let y_h = START_Y * h - a * w0;
-        let aspect = PLATE_HEIGHT_MM / PLATE_WIDTH_MM;
+        // `pw` is the width a 520 mm plate would have at this distance;
+        // square plates are narrower and taller in proportion.
+        let (shape_w, shape_h) = v.style.shape.size_mm();
+        let aspect = shape_h / PLATE_WIDTH_MM;
         // The width at which the plate's top edge reaches the bottom of the frame.
         let w1 = (h - y_h) / (a - 0.5 * aspect);
         // Constant speed: inverse width (distance) changes linearly in time.
         let pw = 1.0 / (1.0 / w0 + (1.0 / w1 - 1.0 / w0) * u);
         let ph = pw * aspect;
+        let width = pw * (shape_w / PLATE_WIDTH_MM);
         let cy = y_h + a * pw;
         let cx = 0.5 * w + v.lane * pw;
         Some(PlatePlacement {
-            x: cx - 0.5 * pw,
+            x: cx - 0.5 * width,
             y: cy - 0.5 * ph,
-            width: pw,
+            width,
             height: ph,
         })
     }
