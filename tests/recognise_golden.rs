@@ -1,15 +1,51 @@
 //! Golden test: the committed models (models/*.onnx) read plates this test
 //! draws itself with anprd's own renderer, one of every UK format and
-//! colour, in 720p and 1080p frames, through the same plate rules the
+//! colour, one- and two-line, with and without a side band, in 720p and
+//! 1080p frames, through the same plate rules the
 //! daemon applies.
 
 use anprd::plate::scene::{PlatePlacement, Scene, Vehicle, draw_vehicle};
-use anprd::plate::{PlateStyle, sample::printed};
+use anprd::plate::{
+    BandColour, NationalIdent, PlateColour, PlateShape, PlateStyle, SideBand, TwoLineSize,
+    sample::printed,
+};
 use anprd::recognise::Recogniser;
 use anprd::recognise::neural::{NeuralModels, NeuralRecogniser, default_models_dir};
 use anprd::recognise::rules::{PlateRules, RuledRecogniser};
 
-/// (registration, format, plate colour, plate width in pixels).
+/// A yellow square plate (motorcycles, imports).
+const SQUARE_REAR: PlateStyle = PlateStyle {
+    shape: PlateShape::TwoLine(TwoLineSize::Square285),
+    ..PlateStyle::REAR
+};
+/// A motorcycle plate: yellow, 229×178 mm, smaller characters.
+const MOTORCYCLE: PlateStyle = PlateStyle {
+    shape: PlateShape::TwoLine(TwoLineSize::Motorcycle),
+    ..PlateStyle::REAR
+};
+/// A white plate with a blue "UK" side band.
+const BANDED_FRONT: PlateStyle = PlateStyle {
+    shape: PlateShape::OneLine {
+        band: Some(SideBand {
+            colour: BandColour::Blue,
+            ident: NationalIdent::Uk,
+        }),
+    },
+    ..PlateStyle::FRONT
+};
+/// A bordered yellow plate with a green "GB" side band.
+const BANDED_REAR: PlateStyle = PlateStyle {
+    colour: PlateColour::Yellow,
+    border: true,
+    shape: PlateShape::OneLine {
+        band: Some(SideBand {
+            colour: BandColour::Green,
+            ident: NationalIdent::Gb,
+        }),
+    },
+};
+
+/// (registration, format, plate style, plate width in pixels).
 const PLATES: &[(&str, &str, PlateStyle, f32)] = &[
     ("AB12CDE", "uk-current", PlateStyle::FRONT, 220.0),
     ("LV70XKM", "uk-current", PlateStyle::REAR, 180.0),
@@ -28,6 +64,11 @@ const PLATES: &[(&str, &str, PlateStyle, f32)] = &[
     ),
     ("GYT48", "uk-dateless", PlateStyle::FRONT, 180.0),
     ("MF60TLO", "uk-current", PlateStyle::REAR, 300.0),
+    ("KD19WRT", "uk-current", SQUARE_REAR, 150.0),
+    ("AY64LMN", "uk-current", MOTORCYCLE, 130.0),
+    ("R482HVX", "uk-prefix", SQUARE_REAR, 150.0),
+    ("BT17ZRP", "uk-current", BANDED_FRONT, 240.0),
+    ("SN08UHF", "uk-current", BANDED_REAR, 240.0),
 ];
 
 fn uk_engine() -> RuledRecogniser {
@@ -45,10 +86,18 @@ fn read_all(width: u32, height: u32, scale: f32) -> Vec<(String, Option<String>,
         .iter()
         .enumerate()
         .map(|(i, &(mark, format, style, plate_w))| {
-            let v = Vehicle::still(&printed(mark, format), style, [40 + 15 * i as u8, 60, 90]);
+            let v = Vehicle::still(&printed(mark, format), style, [(40 + 12 * i) as u8, 60, 90]);
             let cx = width as f32 * (0.3 + 0.4 * (i % 3) as f32 / 2.0);
             let cy = height as f32 * (0.55 + 0.1 * (i % 2) as f32);
-            let p = PlatePlacement::centred(cx, cy, plate_w * scale);
+            let (w_mm, h_mm) = style.shape.size_mm();
+            let w = plate_w * scale;
+            let h = w * h_mm / w_mm;
+            let p = PlatePlacement {
+                x: cx - w / 2.0,
+                y: cy - h / 2.0,
+                width: w,
+                height: h,
+            };
             let mut img = scene.background().clone();
             draw_vehicle(&mut img, &v, &p).expect("the plate fits the frame");
             let plates = engine.recognise(&img.to_frame(i as u64, 0));
