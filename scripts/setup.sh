@@ -41,6 +41,13 @@ if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 fi
+# rustfmt and clippy gate the suite (scripts/test.sh); a minimal rustup
+# toolchain lacks them.
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
+fi
 # cargo-deny checks dependencies against deny.toml (scripts/deny.sh).
 if ! command -v cargo-deny >/dev/null 2>&1; then
   echo "setup: installing cargo-deny"

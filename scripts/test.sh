@@ -8,6 +8,7 @@ scripts/setup.sh
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 
 cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
 cargo build --all-targets --locked
 scripts/deny.sh
 # Long tests (fault injection, soaks) are #[ignore]d so `cargo test` stays

@@ -4,7 +4,7 @@
 # packages, draws the data set from a fixed seed, trains both networks on
 # the CPU (a GPU is used if present) and exports them.
 #
-#   training/regenerate.sh [WORK_DIR]      (about an hour on 2 cores)
+#   training/regenerate.sh [WORK_DIR]      (about two hours on 2 cores)
 #
 # Environment: SEED (default 1), READER_MINUTES (30), DETECTOR_MINUTES (33).
 set -eu
@@ -26,10 +26,25 @@ synth=$(cargo metadata --manifest-path "$here/../Cargo.toml" --format-version 1 
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/anprd-synth
 "$synth" plates --out "$work/rs" --count 1800 --seed $((seed + 1000))
 python3 rust_data.py "$work/rs" "$work/data"
-# Both networks train at once, one thread each.
-python3 train.py reader "$work/data" "$work/reader.pt" --seed "$seed" --threads 1 \
+# Round 1: both networks from scratch, at once, one thread each.
+python3 train.py reader "$work/data" "$work/reader1.pt" --seed "$seed" --threads 1 \
     --minutes "${READER_MINUTES:-30}" &
-python3 train.py detector "$work/data" "$work/detector.pt" --seed "$seed" --threads 1 \
+python3 train.py detector "$work/data" "$work/detector1.pt" --seed "$seed" --threads 1 \
     --minutes "${DETECTOR_MINUTES:-33}"
 wait
+# Round 2: fresh detector pictures from the next seed (the reader keeps its
+# crops), both fine-tuned from round 1 at a lower learning rate.
+python3 gen.py "$work/data2" --seed $((seed + 1)) --detector 12000 --reader 0
+for f in detector_rs.npy detector_rs.json reader.npy reader.txt reader_rs.npy reader_rs.txt; do
+    ln -sf "$work/data/$f" "$work/data2/$f"
+done
+python3 train.py reader "$work/data" "$work/reader2.pt" --init "$work/reader1.pt" \
+    --seed $((seed + 1)) --threads 1 --lr 8e-4 --minutes 28 &
+python3 train.py detector "$work/data2" "$work/detector.pt" --init "$work/detector1.pt" \
+    --seed $((seed + 1)) --threads 1 --lr 1.2e-3 --minutes 28
+wait
+# Round 3: the reader once more, on crops shifted and scaled as the
+# detector's corners err (train.py --corner-error).
+python3 train.py reader "$work/data" "$work/reader.pt" --init "$work/reader2.pt" \
+    --seed $((seed + 2)) --threads 2 --lr 6e-4 --minutes 22 --corner-error
 python3 export.py "$work/detector.pt" "$work/reader.pt" "$here/../models"

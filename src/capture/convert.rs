@@ -42,9 +42,9 @@ pub fn yuyv(data: &[u8], width: usize, height: usize, stride: usize) -> Option<(
             };
             for cx in 0..cw {
                 u[(y / 2) * cw + cx] =
-                    ((row[cx * 4 + 1] as u16 + below[cx * 4 + 1] as u16 + 1) / 2) as u8;
+                    (row[cx * 4 + 1] as u16 + below[cx * 4 + 1] as u16).div_ceil(2) as u8;
                 v[(y / 2) * cw + cx] =
-                    ((row[cx * 4 + 3] as u16 + below[cx * 4 + 3] as u16 + 1) / 2) as u8;
+                    (row[cx * 4 + 3] as u16 + below[cx * 4 + 3] as u16).div_ceil(2) as u8;
             }
         }
     }
@@ -157,7 +157,7 @@ mod tests {
 
         let mut gray = Vec::new();
         jpeg_encoder::Encoder::new(&mut gray, 95)
-            .encode(&vec![50u8; 64], 8, 8, jpeg_encoder::ColorType::Luma)
+            .encode(&[50u8; 64], 8, 8, jpeg_encoder::ColorType::Luma)
             .unwrap();
         let (_, _, luma, chroma) = mjpeg(&gray).unwrap();
         assert!(chroma.is_none() && luma.iter().all(|&y| (45..=55).contains(&y)));

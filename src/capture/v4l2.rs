@@ -110,7 +110,12 @@ impl FrameSource for V4l2Source {
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Ok(Next::Timeout),
             Err(e) => return Err(CaptureError::Lost(format!("device read failed: {e}"))),
         };
-        let captured_at = capture_time(meta.timestamp.sec as i64, meta.timestamp.usec as i64);
+        // i64 on 64-bit targets, i32 on 32-bit ARM site boxes: widen losslessly.
+        #[allow(clippy::useless_conversion)]
+        let captured_at = capture_time(
+            i64::from(meta.timestamp.sec),
+            i64::from(meta.timestamp.usec),
+        );
         let data = &data[..(meta.bytesused as usize).min(data.len())];
         let bad = |why: &str| CaptureError::Frame(format!("{:?} frame: {why}", self.pixels));
         let (width, height, luma, chroma) = match self.pixels {
