@@ -27,6 +27,11 @@ struct Setup {
     height: u32,
 }
 
+/// The recognition engine benched: ANPRD_BENCH_ENGINE, else the default.
+fn engine() -> String {
+    std::env::var("ANPRD_BENCH_ENGINE").unwrap_or_else(|_| "neural".into())
+}
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -62,12 +67,13 @@ fn main() {
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
     println!(
-        "pipeline bench: {} camera(s), {}x{} at 25 fps, {} s of traffic each, {} core(s)",
+        "pipeline bench: {} camera(s), {}x{} at 25 fps, {} s of traffic each, {} core(s), {} engine",
         setup.cameras,
         setup.width,
         setup.height,
         setup.seconds,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        engine()
     );
     let started = Instant::now();
     let clips: Vec<(std::path::PathBuf, Vec<TruthEntry>)> = (0..setup.cameras)
@@ -205,8 +211,9 @@ fn run(
     let spool_dir = dir.join(format!("spool-{motion_gating}-{}", clips.len()));
     let mut text = format!(
         "[gateway]\nid = \"gw-bench\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n\
-         [spool]\npath = \"{}\"\nmax_bytes = 1073741824\n",
-        spool_dir.display()
+         [spool]\npath = \"{}\"\nmax_bytes = 1073741824\n[recognise]\nengine = \"{}\"\n",
+        spool_dir.display(),
+        engine()
     );
     for (i, (clip, _)) in clips.iter().enumerate() {
         text += &format!(
@@ -215,8 +222,16 @@ fn run(
         );
     }
     let config = Config::parse(&text, Path::new("bench.toml")).unwrap_or_else(|e| panic!("{e}"));
-    let engines = || -> anyhow::Result<Box<dyn anprd::recognise::Recogniser>> {
-        Ok(Box::new(anprd::recognise::classic::ClassicRecogniser::new()))
+    // Engines as the daemon makes them (src/cli.rs): models loaded once,
+    // the plate rules over every engine.
+    let loaded = anprd::recognise::Engines::from_config(&config.recognise)
+        .unwrap_or_else(|e| panic!("the engine loads: {e:#}"));
+    let rules = config.recognise.rules().expect("the default rules");
+    let engines = move || -> anyhow::Result<Box<dyn anprd::recognise::Recogniser>> {
+        Ok(Box::new(anprd::recognise::rules::RuledRecogniser {
+            engine: loaded.make(),
+            rules: rules.clone(),
+        }))
     };
     reset_peak_rss();
     let cpu_before = cpu_seconds();
