@@ -49,6 +49,8 @@ fn main() {
         }
         return;
     }
+    // As the daemon's main does.
+    anprd::heap::release_large_blocks();
     let benching = args.iter().any(|a| a == "--bench");
     let setup = if benching {
         Setup {
@@ -135,6 +137,13 @@ fn main() {
         format!("{:.0}", gated.peak_rss_mb),
         format!("{:.0}", every.peak_rss_mb),
     );
+    // This process also rendered and encoded the clips: what it holds
+    // before the pipeline starts is not the pipeline's.
+    row(
+        "RSS before the pipeline started, MB",
+        format!("{:.0}", gated.start_rss_mb),
+        format!("{:.0}", every.start_rss_mb),
+    );
     row(
         "vehicles",
         gated.vehicles.to_string(),
@@ -186,6 +195,7 @@ struct Outcome {
     skipped: u64,
     dropped: u64,
     peak_rss_mb: f64,
+    start_rss_mb: f64,
     vehicles: usize,
     once: usize,
     duplicates: usize,
@@ -234,6 +244,7 @@ fn run(
         }))
     };
     reset_peak_rss();
+    let start_rss_mb = status_kb("VmRSS:") as f64 / 1024.0;
     let cpu_before = cpu_seconds();
     let wall = Instant::now();
     let pipeline = Pipeline::start(&config, &engines).expect("the pipeline starts");
@@ -287,6 +298,7 @@ fn run(
         skipped: sum(|c| c.skipped.load(Ordering::Relaxed)),
         dropped: sum(|c| c.dropped.load(Ordering::Relaxed)),
         peak_rss_mb: peak_rss_kb() as f64 / 1024.0,
+        start_rss_mb,
         vehicles,
         once,
         duplicates,
@@ -307,13 +319,14 @@ fn cpu_seconds() -> f64 {
 
 /// Peak resident set size since the last reset (VmHWM), in KiB.
 fn peak_rss_kb() -> u64 {
+    status_kb("VmHWM:")
+}
+
+/// A KiB figure from /proc/self/status (`field` with its colon).
+fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_string)
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_string))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
