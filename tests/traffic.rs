@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anprd::config::Config;
 use anprd::pipeline::Pipeline;
-use anprd::plate::clip::{ClipSpec, encode_scene, ground_truth};
+use anprd::plate::clip::{ClipSpec, encode_scene, frame_time, ground_truth};
 use anprd::plate::render::PlateStyle;
-use anprd::plate::scene::{Scene, Vehicle};
+use anprd::plate::scene::{Occluder, Scene, Vehicle};
 use anprd::record::Read;
 
 fn vehicle(vrm: &str, enter_s: f32, pass_s: f32, lane: f32) -> Vehicle {
@@ -26,26 +26,42 @@ fn vehicle(vrm: &str, enter_s: f32, pass_s: f32, lane: f32) -> Vehicle {
     }
 }
 
-/// Renders `vehicles` into a clip of `seconds`, runs the pipeline on it in
-/// real time, and returns the stored reads (by plate) and the camera's stats.
-fn play(vehicles: Vec<Vehicle>, seconds: f32) -> (BTreeMap<String, Vec<Read>>, u64, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = ClipSpec {
+/// A clip of `seconds` at the default size and frame rate, with a fixed seed.
+fn spec(seconds: f32) -> ClipSpec {
+    ClipSpec {
         seconds,
         seed: 5,
         ..ClipSpec::default()
-    };
+    }
+}
+
+/// Renders `vehicles` into a clip of `seconds`, runs the pipeline on it in
+/// real time, and returns the stored reads (by plate) and the camera's stats.
+fn play(vehicles: Vec<Vehicle>, seconds: f32) -> (BTreeMap<String, Vec<Read>>, u64, u64) {
+    let spec = spec(seconds);
     let mut scene = Scene::new(spec.width, spec.height, spec.seed);
     scene.vehicles = vehicles;
+    play_scene(&scene, &spec, "")
+}
+
+/// As `play`, for a scene laid out by the caller, with `extra` appended to
+/// the daemon's configuration.
+fn play_scene(
+    scene: &Scene,
+    spec: &ClipSpec,
+    extra: &str,
+) -> (BTreeMap<String, Vec<Read>>, u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let seconds = spec.seconds;
     if !scene.vehicles.is_empty() {
-        ground_truth(&scene, &spec).expect("every vehicle is fully in view at some point");
+        ground_truth(scene, spec).expect("every vehicle is fully in view at some point");
     }
     let clip = dir.path().join("scene.mp4");
-    encode_scene(&scene, &spec, &clip).expect("the scene encodes");
+    encode_scene(scene, spec, &clip).expect("the scene encodes");
 
     let text = format!(
         "[gateway]\nid = \"gw-t\"\n[[camera]]\nid = \"cam-t\"\nsource = \"file://{}\"\n\
-         [mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n[spool]\npath = \"{}\"\n",
+         [mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n[spool]\npath = \"{}\"\n{extra}",
         clip.display(),
         dir.path().join("spool").display()
     );
@@ -138,4 +154,47 @@ fn an_empty_road_gives_no_read_and_is_mostly_skipped() {
         skipped > 9 * analysed,
         "motion gating skips a still road: {analysed} analysed, {skipped} skipped"
     );
+}
+
+#[test]
+fn a_plate_hidden_for_a_few_frames_mid_pass_is_read_once() {
+    let spec = spec(3.5);
+    let car = vehicle("KT21VAN", 0.5, 2.5, -1.0);
+    let mut scene = Scene::new(spec.width, spec.height, spec.seed);
+    scene.vehicles = vec![car.clone()];
+    let truth = ground_truth(&scene, &spec).unwrap();
+    let mid = frame_time((truth[0].first_frame + truth[0].last_frame) / 2, spec.fps);
+    // A van crosses in front of the car halfway through its pass.
+    let van = Occluder::hiding(&scene, &car, mid, 0.32, spec.seed).unwrap();
+    let hidden: Vec<u64> = (0..spec.frame_count())
+        .filter(|&f| {
+            let t = frame_time(f, spec.fps);
+            scene
+                .placement(&car, t)
+                .is_some_and(|p| van.covers(t, spec.width, &p))
+        })
+        .collect();
+    assert!((6..=12).contains(&hidden.len()), "{hidden:?}");
+    assert!(truth[0].first_frame < hidden[0] && hidden[hidden.len() - 1] < truth[0].last_frame);
+    scene.occluders.push(van);
+    assert_eq!(
+        ground_truth(&scene, &spec).unwrap(),
+        truth,
+        "still one pass"
+    );
+
+    // No suppression: a pass split in two would be stored as two reads.
+    let (reads, ..) = play_scene(&scene, &spec, "[group]\nsuppress_s = 0\n");
+    let seen: Vec<(&str, u32, i64)> = reads
+        .values()
+        .flatten()
+        .map(|r| (r.vrm.as_str(), r.frames, r.captured_at))
+        .collect();
+    assert_eq!(
+        counts(&reads),
+        expect(&[("KT21VAN", 1)]),
+        "plate hidden in frames {hidden:?}; reads (vrm, frames, best at) {seen:?}"
+    );
+    let read = &reads["KT21VAN"][0];
+    assert!(!read.preview && read.supersedes.is_none());
 }

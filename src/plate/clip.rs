@@ -173,6 +173,8 @@ pub fn plan_clip(spec: &ClipSpec) -> Result<(Scene, Vec<TruthEntry>), ClipError>
 
 /// For each vehicle of `scene`, the frames in which its whole plate is in the
 /// picture. A vehicle never fully in view is an error: it could not be scored.
+/// Occluders are ignored: a plate hidden for a few frames between `first_frame`
+/// and `last_frame` is still one pass, and one entry.
 pub fn ground_truth(scene: &Scene, spec: &ClipSpec) -> Result<Vec<TruthEntry>, ClipError> {
     let frames = spec.frame_count();
     let mut truth = Vec::with_capacity(scene.vehicles.len());
@@ -219,7 +221,8 @@ pub fn write_clip(spec: &ClipSpec, out: &Path) -> Result<Vec<TruthEntry>, ClipEr
 }
 
 /// Renders any `scene` (e.g. one laid out by hand: two lanes at once, a parked
-/// car) for `spec`'s duration, size and frame rate into `out`.
+/// car, a van crossing in front of a car) for `spec`'s duration, size and
+/// frame rate into `out`.
 pub fn encode_scene(scene: &Scene, spec: &ClipSpec, out: &Path) -> Result<(), ClipError> {
     spec.check()?;
     let enc_err = |msg: String| ClipError::Encode {

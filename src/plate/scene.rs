@@ -101,6 +101,84 @@ pub struct Scene {
     pub height: u32,
     background: RgbImage,
     pub vehicles: Vec<Vehicle>,
+    /// Drawn over every vehicle.
+    pub occluders: Vec<Occluder>,
+}
+
+/// A tall opaque body nearer the camera than the traffic (a van crossing the
+/// end of the road) that slides sideways through the picture and hides a
+/// plate for a few frames of its pass: the pass must still be one read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Occluder {
+    /// Paint colour.
+    pub body: [u8; 3],
+    /// When its leading edge enters the picture, seconds from the start.
+    pub enter_s: f32,
+    /// Sideways speed in pixels per second; negative moves right to left.
+    pub speed: f32,
+    /// Width in pixels.
+    pub width: f32,
+    /// Top edge in pixels; it reaches down to the bottom of the picture.
+    pub top: f32,
+}
+
+impl Occluder {
+    /// An occluder that completely hides `v`'s plate for about `hidden_s`
+    /// around `at_s`, its side, colour, height and speed drawn from `seed`.
+    /// `None` when the plate is not in the picture at `at_s`.
+    pub fn hiding(
+        scene: &Scene,
+        v: &Vehicle,
+        at_s: f32,
+        hidden_s: f32,
+        seed: u64,
+    ) -> Option<Occluder> {
+        let p = scene.placement(v, at_s)?;
+        let (w, h) = (scene.width as f32, scene.height as f32);
+        let mut rng = SplitMix64::new(seed ^ 0x0CC1_0DE5);
+        let dir = if rng.below(2) == 0 { 1.0 } else { -1.0 };
+        let speed = dir * rng.range(1.3, 1.7) * w;
+        // The plate drifts sideways too; what counts is the speed between them.
+        let drift = scene
+            .placement(v, at_s + 0.01)
+            .map_or(0.0, |q| (q.x - p.x) / 0.01);
+        let width = p.width + hidden_s * (speed - drift).abs();
+        let top = (rng.range(0.12, 0.25) * h).min(p.y - p.height).max(0.0);
+        // Centred on the plate at `at_s`.
+        let left = p.x + 0.5 * p.width - 0.5 * width;
+        let start = if speed > 0.0 { -width } else { w };
+        Some(Occluder {
+            body: random_body(&mut rng),
+            enter_s: at_s - (left - start) / speed,
+            speed,
+            width,
+            top,
+        })
+    }
+
+    /// Left edge in pixels at `t_s`, or `None` while it is out of the picture.
+    fn left(&self, t_s: f32, frame_width: u32) -> Option<f32> {
+        let w = frame_width as f32;
+        let dt = t_s - self.enter_s;
+        let left = if self.speed > 0.0 {
+            -self.width + self.speed * dt
+        } else {
+            w + self.speed * dt
+        };
+        (dt >= 0.0 && left < w && left + self.width > 0.0).then_some(left)
+    }
+
+    /// Whether it hides the whole of plate `p` at `t_s`.
+    pub fn covers(&self, t_s: f32, frame_width: u32, p: &PlatePlacement) -> bool {
+        self.left(t_s, frame_width)
+            .is_some_and(|l| l <= p.x && l + self.width >= p.x + p.width && self.top <= p.y)
+    }
+
+    /// Whether it hides any of plate `p` at `t_s`.
+    pub fn overlaps(&self, t_s: f32, frame_width: u32, p: &PlatePlacement) -> bool {
+        self.left(t_s, frame_width)
+            .is_some_and(|l| l < p.x + p.width && l + self.width > p.x && self.top < p.y + p.height)
+    }
 }
 
 impl Scene {
@@ -111,6 +189,7 @@ impl Scene {
             height,
             background: background(width, height, seed),
             vehicles: Vec::new(),
+            occluders: Vec::new(),
         }
     }
 
@@ -171,6 +250,11 @@ impl Scene {
         visible.sort_by(|a, b| a.1.width.total_cmp(&b.1.width));
         for (v, p) in visible {
             draw_vehicle(out, v, &p)?;
+        }
+        for o in &self.occluders {
+            if let Some(left) = o.left(t_s, self.width) {
+                draw_occluder(out, o, left);
+            }
         }
         Ok(())
     }
@@ -327,6 +411,35 @@ pub fn draw_vehicle(
     );
     let soften = (p.width / 250.0).clamp(0.3, 1.0);
     draw_plate(img, &v.vrm, v.style, p.x, p.y, p.width, soften)
+}
+
+/// A van side seen end on to the road: shaded panel, dark window band at
+/// the top, darker skirt at the bottom; no text, nothing plate-like.
+fn draw_occluder(img: &mut RgbImage, o: &Occluder, left: f32) {
+    let right = left + o.width;
+    let bottom = img.height as f32;
+    let tall = bottom - o.top;
+    let body = o.body.map(|c| c as f32);
+    let shade = |k: f32| body.map(|c| (c * k).clamp(0.0, 255.0));
+    fill_gradient(img, left, o.top, right, bottom, shade(1.0), shade(0.75));
+    fill_rect(
+        img,
+        left + 0.04 * o.width,
+        o.top + 0.05 * tall,
+        right - 0.04 * o.width,
+        o.top + 0.2 * tall,
+        [45.0, 52.0, 60.0],
+        1.0,
+    );
+    fill_rect(
+        img,
+        left,
+        bottom - 0.08 * tall,
+        right,
+        bottom,
+        shade(0.4),
+        1.0,
+    );
 }
 
 /// Fills the box between two corners (any order), blending `alpha` of `c`.
@@ -512,6 +625,40 @@ mod tests {
         let back = car(1.0, true);
         let p = s.placement(&back, 1.0).unwrap();
         assert!(p.width > 250.0);
+    }
+
+    #[test]
+    fn an_occluder_hides_the_plate_briefly_mid_pass() {
+        let mut s = Scene::new(1280, 720, 4);
+        let v = car(1.0, false);
+        let o = Occluder::hiding(&s, &v, 2.0, 0.32, 9).unwrap();
+        assert_eq!(Occluder::hiding(&s, &v, 2.0, 0.32, 9), Some(o.clone()));
+        assert_ne!(Occluder::hiding(&s, &v, 2.0, 0.32, 10), Some(o.clone()));
+        assert!(Occluder::hiding(&s, &v, 3.5, 0.32, 9).is_none());
+        let frames = |hit: &dyn Fn(f32, &PlatePlacement) -> bool| {
+            (0..100)
+                .map(|f| f as f32 / 25.0)
+                .filter(|&t| s.placement(&v, t).is_some_and(|p| hit(t, &p)))
+                .collect::<Vec<f32>>()
+        };
+        let hidden = frames(&|t, p| o.covers(t, 1280, p));
+        let touched = frames(&|t, p| o.overlaps(t, 1280, p));
+        assert!((7..=9).contains(&hidden.len()), "{hidden:?}");
+        assert!(hidden.iter().all(|t| (t - 2.0).abs() < 0.25), "{hidden:?}");
+        assert!(touched.len() <= 14, "{touched:?}");
+        // Drawn over the vehicle: the plate's middle is the occluder's paint.
+        s.vehicles.push(v.clone());
+        s.occluders.push(o.clone());
+        let p = s.placement(&v, 2.0).unwrap();
+        let img = s.render(2.0).unwrap();
+        let px = img.pixel((p.x + p.width * 0.5) as u32, (p.y + p.height * 0.5) as u32);
+        for k in 0..3 {
+            let c = o.body[k] as f32;
+            assert!(
+                (c * 0.74..=c + 0.5).contains(&(px[k] as f32)),
+                "{px:?} {o:?}"
+            );
+        }
     }
 
     #[test]
