@@ -49,8 +49,6 @@ fn main() {
         }
         return;
     }
-    // As the daemon's main does.
-    anprd::heap::release_large_blocks();
     let benching = args.iter().any(|a| a == "--bench");
     let setup = if benching {
         Setup {

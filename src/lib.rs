@@ -18,7 +18,6 @@ pub mod config;
 pub mod forward;
 pub mod group;
 pub mod health;
-pub mod heap;
 pub mod imaging;
 pub mod logging;
 pub mod notify;
