@@ -1,18 +1,9 @@
 //! The command line as a site engineer uses it.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn anprd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_anprd"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod support;
+use support::{anprd, text};
 
 #[test]
 fn check_config_accepts_the_example_and_shows_labels_only_locally() {

@@ -2,22 +2,14 @@
 //! (JPEG and PNG, with OpenALPR-format labels), and on bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use anprd::plate::scene::{PlatePlacement, Scene, Vehicle, draw_vehicle, random_body};
 use anprd::plate::{PlateStyle, RgbImage, SplitMix64, random_vrm};
 use anprd::recognise::eval::{Label, Score, edit_distance, iou, normalise, parse_line};
 
-fn anprd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_anprd"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod support;
+use support::{anprd, text};
 
 /// A 1280×720 road scene with one plate; its text and box.
 fn scene(seed: u64, style: PlateStyle) -> (RgbImage, String, [u32; 4]) {

@@ -5,8 +5,10 @@
 //! tested by tests/recognise_golden.rs.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
+
+mod support;
+use support::anprd;
 
 use anprd::capture::Frame;
 use anprd::plate::scene::{PlatePlacement, Scene, Vehicle, draw_vehicle, random_body};
@@ -262,13 +264,6 @@ fn results_are_deterministic_and_the_same_on_every_thread() {
     for t in threads {
         assert_eq!(t.join().unwrap(), first);
     }
-}
-
-fn anprd(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_anprd"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -59,6 +59,19 @@ def corner_error(img, rng, p=0.5):
     return F.grid_sample(img, grid, padding_mode="border", align_corners=False)
 
 
+def schedule(opt, step, steps, t0, budget, peak_lr):
+    """Sets and returns the learning rate for this step: a 200-step warm-up,
+    then a cosine down to zero over the step or time budget; None once the
+    budget is spent."""
+    frac = step / steps if steps else (time.time() - t0) / budget
+    if frac >= 1:
+        return None
+    lr = peak_lr * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * frac))
+    for g in opt.param_groups:
+        g["lr"] = lr
+    return lr
+
+
 def encode(labels):
     idx = {c: i + 1 for i, c in enumerate(nets.ALPHABET)}
     flat = [idx[c] for s in labels for c in s]
@@ -99,12 +112,9 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
     t0, step, bs = time.time(), 0, 96
     budget = minutes * 60
     for img, labels in reader_batches(x, y, tr, bs, rng, geometry):
-        frac = step / steps if steps else (time.time() - t0) / budget
-        if frac >= 1:
+        lr = schedule(opt, step, steps, t0, budget, peak_lr)
+        if lr is None:
             break
-        lr = peak_lr * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * min(frac, 1)))
-        for g in opt.param_groups:
-            g["lr"] = lr
         model.train()
         logits = model(img.to(DEV))                       # N, T, C
         lp = logits.log_softmax(2).permute(1, 0, 2)       # T, N, C
@@ -225,12 +235,9 @@ def train_detector(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=3e-
     t0, step, bs = time.time(), 0, 16
     budget = minutes * 60
     for img, heat, two, reg, rw in det_batches(x, meta, tr, bs, rng):
-        frac = step / steps if steps else (time.time() - t0) / budget
-        if frac >= 1:
+        lr = schedule(opt, step, steps, t0, budget, peak_lr)
+        if lr is None:
             break
-        lr = peak_lr * min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * min(frac, 1)))
-        for g in opt.param_groups:
-            g["lr"] = lr
         model.train()
         out = model(img.to(DEV))
         heat, two, reg, rw = heat.to(DEV), two.to(DEV), reg.to(DEV), rw.to(DEV)

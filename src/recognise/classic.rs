@@ -62,17 +62,10 @@ impl Default for ClassicRecogniser {
 
 impl Recogniser for ClassicRecogniser {
     fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
-        let (w, h) = (frame.width as usize, frame.height as usize);
-        if w < 16 || h < 16 || frame.luma.len() != w * h {
-            log::warn!(
-                "frame {}: luma plane is {} bytes for {}x{}; not recognised",
-                frame.seq,
-                frame.luma.len(),
-                frame.width,
-                frame.height
-            );
+        // Under 16 pixels either way no plate fits.
+        let Some((w, h)) = super::luma_size(frame).filter(|&(w, h)| w >= 16 && h >= 16) else {
             return Vec::new();
-        }
+        };
         let img = Gray {
             data: &frame.luma,
             w,

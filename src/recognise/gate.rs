@@ -149,14 +149,7 @@ mod tests {
             .flat_map(|y| (0..w).map(move |x| (x, y)))
             .map(|(x, y)| paint(x, y))
             .collect();
-        Frame {
-            seq: 0,
-            captured_at: 0,
-            width: w,
-            height: h,
-            luma,
-            chroma: None,
-        }
+        crate::recognise::image_file::frame(w, h, luma)
     }
 
     /// Road texture with mild noise, and optionally a bright car at `car_x`.

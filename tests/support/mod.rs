@@ -576,3 +576,16 @@ pub fn init_logging() {
         log::set_max_level(level);
     }
 }
+
+/// Runs the built `anprd` with `args` and waits for it to end.
+pub fn anprd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_anprd"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Process output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
