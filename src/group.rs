@@ -17,18 +17,17 @@
 //! recognition happens to run.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use uuid::Uuid;
 
 use crate::capture::{Frame, UtcMillis};
 use crate::config::GroupConfig;
-use crate::imaging;
+use crate::imaging::Snapshot;
 use crate::recognise::PlateCandidate;
 use crate::record::Read;
 
-/// Distinct readings of one track whose best frame is kept. Misreads make
-/// new texts; keeping a frame for each would let one track hold many frames.
+/// Distinct readings of one track whose best snapshot is kept. Misreads
+/// make new texts; keeping a snapshot for each would let one track grow.
 const KEPT_FRAMES: usize = 3;
 
 /// Open tracks of one camera.
@@ -51,8 +50,9 @@ struct Track {
     /// Box movement per millisecond, from the last two sightings.
     velocity: [f32; 2],
     sightings: Vec<Sighting>,
-    /// The most confident sightings of distinct texts, with their frames.
-    kept: Vec<(PlateCandidate, Arc<Frame>)>,
+    /// The most confident sightings of distinct texts, with the images of
+    /// their frames (the frames themselves are not kept).
+    kept: Vec<(PlateCandidate, Snapshot)>,
     /// The preview read sent for this track, if any.
     preview: Option<Uuid>,
 }
@@ -87,7 +87,7 @@ impl Grouper {
 
     /// Takes one analysed frame; returns the reads it completes (tracks that
     /// ended, and previews that became due).
-    pub fn observe(&mut self, frame: &Arc<Frame>, candidates: &[PlateCandidate]) -> Vec<Read> {
+    pub fn observe(&mut self, frame: &Frame, candidates: &[PlateCandidate]) -> Vec<Read> {
         let now = frame.captured_at;
         // Close what is over first, so a plate seen again later starts anew.
         let mut reads = self.expire(now);
@@ -195,7 +195,7 @@ impl Grouper {
 
     /// The read for `vote`, with the images of its best frame.
     fn read(&self, track: &Track, vote: &Vote) -> Option<Read> {
-        let (cand, frame) = track
+        let (cand, snapshot) = track
             .kept
             .iter()
             .find(|(c, _)| c.text == vote.text)
@@ -209,13 +209,13 @@ impl Grouper {
             read_id: Uuid::now_v7(),
             gateway_id: self.gateway_id.clone(),
             camera_id: self.camera_id.clone(),
-            captured_at: frame.captured_at,
+            captured_at: snapshot.captured_at,
             vrm: vote.text.clone(),
             confidence: vote.confidence,
             char_confidence: vote.char_confidence.clone(),
             plate_box: cand.plate_box,
-            plate_jpeg: imaging::plate_patch(frame, cand.plate_box),
-            overview_jpeg: imaging::overview(frame),
+            plate_jpeg: snapshot.plate_jpeg(),
+            overview_jpeg: snapshot.overview_jpeg(),
             frames: track.sightings.len() as u32,
             preview: false,
             supersedes: None,
@@ -225,14 +225,14 @@ impl Grouper {
 }
 
 impl Track {
-    fn start(cand: &PlateCandidate, frame: &Arc<Frame>, now: UtcMillis) -> Track {
+    fn start(cand: &PlateCandidate, frame: &Frame, now: UtcMillis) -> Track {
         Track {
             first_seen: now,
             last_seen: now,
             last_box: cand.plate_box,
             velocity: [0.0, 0.0],
             sightings: vec![Sighting::of(cand)],
-            kept: vec![(cand.clone(), frame.clone())],
+            kept: vec![(cand.clone(), Snapshot::of(frame, cand.plate_box))],
             preview: None,
         }
     }
@@ -265,7 +265,7 @@ impl Track {
         ]
     }
 
-    fn add(&mut self, cand: &PlateCandidate, frame: &Arc<Frame>, now: UtcMillis) {
+    fn add(&mut self, cand: &PlateCandidate, frame: &Frame, now: UtcMillis) {
         let dt = (now - self.last_seen).max(1) as f32;
         let [x0, y0, ..] = self.last_box;
         let [x1, y1, ..] = cand.plate_box;
@@ -273,24 +273,34 @@ impl Track {
         self.last_seen = now;
         self.last_box = cand.plate_box;
         self.sightings.push(Sighting::of(cand));
-        match self.kept.iter_mut().find(|(c, _)| c.text == cand.text) {
-            Some(kept) if kept.0.confidence >= cand.confidence => {}
-            Some(kept) => *kept = (cand.clone(), frame.clone()),
-            None => {
-                self.kept.push((cand.clone(), frame.clone()));
-                if self.kept.len() > KEPT_FRAMES {
-                    // Forget the least confident reading's frame.
-                    let worst = (0..self.kept.len())
-                        .min_by(|&a, &b| {
-                            self.kept[a]
-                                .0
-                                .confidence
-                                .total_cmp(&self.kept[b].0.confidence)
-                        })
-                        .expect("kept is not empty");
-                    self.kept.swap_remove(worst);
-                }
+        self.keep(cand, frame);
+    }
+
+    /// Keeps a snapshot of `frame` when `cand` is the most confident reading
+    /// of its text so far, forgetting the least confident text's beyond
+    /// [`KEPT_FRAMES`]. Snapshots are only cut when they will be kept.
+    fn keep(&mut self, cand: &PlateCandidate, frame: &Frame) {
+        let snapshot = || (cand.clone(), Snapshot::of(frame, cand.plate_box));
+        if let Some(kept) = self.kept.iter_mut().find(|(c, _)| c.text == cand.text) {
+            if kept.0.confidence < cand.confidence {
+                *kept = snapshot();
             }
+            return;
+        }
+        if self.kept.len() < KEPT_FRAMES {
+            self.kept.push(snapshot());
+            return;
+        }
+        let worst = (0..self.kept.len())
+            .min_by(|&a, &b| {
+                self.kept[a]
+                    .0
+                    .confidence
+                    .total_cmp(&self.kept[b].0.confidence)
+            })
+            .expect("kept is not empty");
+        if self.kept[worst].0.confidence < cand.confidence {
+            self.kept[worst] = snapshot();
         }
     }
 
@@ -388,15 +398,15 @@ fn iou(a: [u32; 4], b: [u32; 4]) -> f32 {
 mod tests {
     use super::*;
 
-    fn frame(t: UtcMillis) -> Arc<Frame> {
-        Arc::new(Frame {
+    fn frame(t: UtcMillis) -> Frame {
+        Frame {
             seq: t as u64,
             captured_at: t,
             width: 64,
             height: 32,
-            luma: vec![128; 64 * 32],
+            luma: vec![128; 64 * 32].into(),
             chroma: None,
-        })
+        }
     }
 
     fn cand(text: &str, conf: f32, x: u32) -> PlateCandidate {

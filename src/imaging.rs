@@ -4,7 +4,7 @@
 //! or comment: nothing the camera or a tool wrote travels with them. Sizes are
 //! bounded because every read is stored, forwarded and kept for a year.
 
-use crate::capture::Frame;
+use crate::capture::{Frame, UtcMillis};
 
 /// The plate patch: the plate with a margin, 2:1, at this size.
 pub const PATCH_SIZE: (u32, u32) = (120, 60);
@@ -15,12 +15,87 @@ pub const OVERVIEW_WIDTH: u32 = 640;
 /// Largest overview, in bytes.
 pub const OVERVIEW_MAX_BYTES: usize = 25 * 1024;
 
-/// A grayscale JPEG of the plate at `plate_box` ([x, y, w, h]) with some of
-/// its surroundings, at [`PATCH_SIZE`] and at most [`PATCH_MAX_BYTES`].
-pub fn plate_patch(frame: &Frame, plate_box: [u32; 4]) -> Vec<u8> {
+/// The pixels a read's two images are made from, cut from a frame while it
+/// is at hand: the plate patch and the overview, both already at their final
+/// size (≈ 0.7 MB at 640×360 in colour). A track keeps one for each of its
+/// best readings rather than the whole frame (3 MB at 1080p): frames held by
+/// open tracks were the largest share of the daemon's memory at busy times.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// When the frame it was cut from was captured.
+    pub captured_at: UtcMillis,
+    /// [`PATCH_SIZE`] luma.
+    patch: Vec<u8>,
+    overview: Overview,
+}
+
+/// The whole frame at [`OVERVIEW_WIDTH`], colour planes at full size.
+#[derive(Clone, Debug)]
+struct Overview {
+    width: u32,
+    height: u32,
+    luma: Vec<u8>,
+    chroma: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Snapshot {
+    /// Cuts the patch of the plate at `plate_box` ([x, y, w, h]) and the
+    /// overview out of `frame`.
+    pub fn of(frame: &Frame, plate_box: [u32; 4]) -> Snapshot {
+        Snapshot {
+            captured_at: frame.captured_at,
+            patch: patch_pixels(frame, plate_box),
+            overview: Overview::of(frame),
+        }
+    }
+
+    /// A grayscale JPEG of the plate with some of its surroundings, at
+    /// [`PATCH_SIZE`] and at most [`PATCH_MAX_BYTES`].
+    pub fn plate_jpeg(&self) -> Vec<u8> {
+        let (pw, ph) = PATCH_SIZE;
+        encode_within(
+            &self.patch,
+            pw,
+            ph,
+            jpeg_encoder::ColorType::Luma,
+            PATCH_MAX_BYTES,
+        )
+    }
+
+    /// A JPEG of the whole frame, [`OVERVIEW_WIDTH`] wide, in colour when the
+    /// source had colour, at most [`OVERVIEW_MAX_BYTES`].
+    pub fn overview_jpeg(&self) -> Vec<u8> {
+        let o = &self.overview;
+        match &o.chroma {
+            None => encode_within(
+                &o.luma,
+                o.width,
+                o.height,
+                jpeg_encoder::ColorType::Luma,
+                OVERVIEW_MAX_BYTES,
+            ),
+            Some((u, v)) => {
+                let mut ycbcr = Vec::with_capacity(o.luma.len() * 3);
+                for ((&y, &u), &v) in o.luma.iter().zip(u).zip(v) {
+                    ycbcr.extend_from_slice(&[y, u, v]);
+                }
+                encode_within(
+                    &ycbcr,
+                    o.width,
+                    o.height,
+                    jpeg_encoder::ColorType::Ycbcr,
+                    OVERVIEW_MAX_BYTES,
+                )
+            }
+        }
+    }
+}
+
+/// The plate patch of `frame`: the plate with a margin, widened to the
+/// patch's 2:1, centred, at [`PATCH_SIZE`].
+fn patch_pixels(frame: &Frame, plate_box: [u32; 4]) -> Vec<u8> {
     let (pw, ph) = PATCH_SIZE;
     let [x, y, w, h] = plate_box.map(|v| v as f32);
-    // Widen the box by a margin, then to the patch's aspect ratio, centred.
     let (cx, cy) = (x + w / 2.0, y + h / 2.0);
     let mut cw = (w * 1.15).max(8.0);
     let mut ch = (h * 1.6).max(4.0);
@@ -36,14 +111,62 @@ pub fn plate_patch(frame: &Frame, plate_box: [u32; 4]) -> Vec<u8> {
         w: cw,
         h: ch,
     };
-    let luma = resample(&frame.luma, frame.width, frame.height, crop, pw, ph);
+    resample(&frame.luma, frame.width, frame.height, crop, pw, ph)
+}
+
+impl Overview {
+    fn of(frame: &Frame) -> Overview {
+        let ow = OVERVIEW_WIDTH.min(frame.width).max(1);
+        let oh = ((frame.height as u64 * ow as u64) / frame.width.max(1) as u64).max(1) as u32;
+        let whole = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: frame.width as f32,
+            h: frame.height as f32,
+        };
+        let luma = resample(&frame.luma, frame.width, frame.height, whole, ow, oh);
+        let chroma = frame.chroma.as_ref().map(|chroma| {
+            let (cw, chh) = (frame.width.div_ceil(2), frame.height.div_ceil(2));
+            let half = Rect {
+                x: 0.0,
+                y: 0.0,
+                w: cw as f32,
+                h: chh as f32,
+            };
+            (
+                resample(&chroma.u, cw, chh, half, ow, oh),
+                resample(&chroma.v, cw, chh, half, ow, oh),
+            )
+        });
+        Overview {
+            width: ow,
+            height: oh,
+            luma,
+            chroma,
+        }
+    }
+}
+
+/// The plate patch JPEG of `frame` (see [`Snapshot::plate_jpeg`]).
+pub fn plate_patch(frame: &Frame, plate_box: [u32; 4]) -> Vec<u8> {
+    let (pw, ph) = PATCH_SIZE;
     encode_within(
-        &luma,
+        &patch_pixels(frame, plate_box),
         pw,
         ph,
         jpeg_encoder::ColorType::Luma,
         PATCH_MAX_BYTES,
     )
+}
+
+/// The overview JPEG of `frame` (see [`Snapshot::overview_jpeg`]).
+pub fn overview(frame: &Frame) -> Vec<u8> {
+    Snapshot {
+        captured_at: frame.captured_at,
+        patch: Vec::new(),
+        overview: Overview::of(frame),
+    }
+    .overview_jpeg()
 }
 
 /// Blanks each `[x, y, w, h]` box of the frame (black, no colour), clipped
@@ -59,7 +182,7 @@ pub fn redact(frame: &mut Frame, boxes: &[[u32; 4]]) {
         if x0 >= x1 || y0 >= y1 {
             continue;
         }
-        fill(&mut frame.luma, fw, (x0, y0, x1, y1), 0);
+        fill(frame.luma.to_mut(), fw, (x0, y0, x1, y1), 0);
         if let Some(c) = &mut frame.chroma {
             let half = (
                 x0 / 2,
@@ -67,8 +190,8 @@ pub fn redact(frame: &mut Frame, boxes: &[[u32; 4]]) {
                 x1.div_ceil(2).min(cw),
                 y1.div_ceil(2).min(ch),
             );
-            fill(&mut c.u, cw, half, 128);
-            fill(&mut c.v, cw, half, 128);
+            fill(c.u.to_mut(), cw, half, 128);
+            fill(c.v.to_mut(), cw, half, 128);
         }
     }
 }
@@ -78,51 +201,6 @@ fn fill(plane: &mut [u8], stride: usize, (x0, y0, x1, y1): (usize, usize, usize,
     for row in plane.chunks_mut(stride).skip(y0).take(y1 - y0) {
         if let Some(span) = row.get_mut(x0..x1.min(row.len())) {
             span.fill(v);
-        }
-    }
-}
-
-/// A JPEG of the whole frame, [`OVERVIEW_WIDTH`] wide, in colour when the
-/// source had colour, at most [`OVERVIEW_MAX_BYTES`].
-pub fn overview(frame: &Frame) -> Vec<u8> {
-    let ow = OVERVIEW_WIDTH.min(frame.width).max(1);
-    let oh = ((frame.height as u64 * ow as u64) / frame.width.max(1) as u64).max(1) as u32;
-    let whole = Rect {
-        x: 0.0,
-        y: 0.0,
-        w: frame.width as f32,
-        h: frame.height as f32,
-    };
-    let luma = resample(&frame.luma, frame.width, frame.height, whole, ow, oh);
-    match &frame.chroma {
-        None => encode_within(
-            &luma,
-            ow,
-            oh,
-            jpeg_encoder::ColorType::Luma,
-            OVERVIEW_MAX_BYTES,
-        ),
-        Some(chroma) => {
-            let (cw, chh) = (frame.width.div_ceil(2), frame.height.div_ceil(2));
-            let half = Rect {
-                x: 0.0,
-                y: 0.0,
-                w: cw as f32,
-                h: chh as f32,
-            };
-            let u = resample(&chroma.u, cw, chh, half, ow, oh);
-            let v = resample(&chroma.v, cw, chh, half, ow, oh);
-            let mut ycbcr = Vec::with_capacity(luma.len() * 3);
-            for i in 0..luma.len() {
-                ycbcr.extend_from_slice(&[luma[i], u[i], v[i]]);
-            }
-            encode_within(
-                &ycbcr,
-                ow,
-                oh,
-                jpeg_encoder::ColorType::Ycbcr,
-                OVERVIEW_MAX_BYTES,
-            )
         }
     }
 }
@@ -140,22 +218,24 @@ struct Rect {
 /// pixel when enlarging. Outside the source reads as black.
 fn resample(src: &[u8], sw: u32, sh: u32, crop: Rect, dw: u32, dh: u32) -> Vec<u8> {
     let (sx, sy) = (crop.w / dw as f32, crop.h / dh as f32);
+    // Every row of the destination has the same column spans: work them out
+    // once (an overview of every read's best frames is made this way).
+    let columns: Vec<(i64, i64)> = (0..dw).map(|i| span(crop.x + i as f32 * sx, sx)).collect();
     let mut out = Vec::with_capacity((dw * dh) as usize);
     for j in 0..dh {
-        let y0 = crop.y + j as f32 * sy;
-        let (ya, yb) = span(y0, sy);
-        for i in 0..dw {
-            let x0 = crop.x + i as f32 * sx;
-            let (xa, xb) = span(x0, sx);
+        let (ya, yb) = span(crop.y + j as f32 * sy, sy);
+        for &(xa, xb) in &columns {
             // Pixels outside the frame count as black. Only those inside
             // are visited, so a box far larger than the frame (found by
             // fuzzing: it took minutes) costs no more than the frame.
             let n = (yb - ya) as u64 * (xb - xa) as u64;
+            let (x0, x1) = (xa.max(0), xb.min(sw as i64));
             let mut sum = 0u64;
-            for y in ya.max(0)..yb.min(sh as i64) {
-                let row = (y as u64 * sw as u64) as usize;
-                for x in xa.max(0)..xb.min(sw as i64) {
-                    sum += u64::from(src[row + x as usize]);
+            if x0 < x1 {
+                for y in ya.max(0)..yb.min(sh as i64) {
+                    let row = (y as u64 * sw as u64) as usize;
+                    let pixels = &src[row + x0 as usize..row + x1 as usize];
+                    sum += pixels.iter().map(|&p| u64::from(p)).sum::<u64>();
                 }
             }
             out.push(((sum + n / 2) / n) as u8);
@@ -217,14 +297,14 @@ mod tests {
         let c = (w.div_ceil(2) * h.div_ceil(2)) as usize;
         let chroma = colour.then(|| Chroma {
             u: (0..c).map(|_| noise()).collect(),
-            v: vec![128; c],
+            v: vec![128; c].into(),
         });
         Frame {
             seq: 0,
             captured_at: 0,
             width: w,
             height: h,
-            luma,
+            luma: luma.into(),
             chroma,
         }
     }
@@ -317,6 +397,86 @@ mod tests {
         let mut odd = frame(641, 361, false);
         redact(&mut odd, &[[640, 360, 7, 7], [0, 0, 641, 361]]);
         assert!(odd.luma.iter().all(|&v| v == 0));
+    }
+
+    /// The mean of the source pixels under one destination pixel, written
+    /// out pixel by pixel: what [`resample`] computes faster.
+    fn mean_under(
+        src: &[u8],
+        (sw, sh): (u32, u32),
+        crop: Rect,
+        (dw, dh): (u32, u32),
+        (i, j): (u32, u32),
+    ) -> u8 {
+        let (sx, sy) = (crop.w / dw as f32, crop.h / dh as f32);
+        let (xa, xb) = span(crop.x + i as f32 * sx, sx);
+        let (ya, yb) = span(crop.y + j as f32 * sy, sy);
+        let mut sum = 0u64;
+        for y in ya..yb {
+            for x in xa..xb {
+                if (0..sw as i64).contains(&x) && (0..sh as i64).contains(&y) {
+                    sum += u64::from(src[(y * sw as i64 + x) as usize]);
+                }
+            }
+        }
+        let n = ((yb - ya) * (xb - xa)) as u64;
+        ((sum + n / 2) / n) as u8
+    }
+
+    #[test]
+    fn resampling_is_the_mean_under_each_pixel_inside_and_outside_the_frame() {
+        let f = frame(1280, 720, false);
+        let crops = [
+            (
+                Rect {
+                    x: 0.0,
+                    y: 0.0,
+                    w: 1280.0,
+                    h: 720.0,
+                },
+                97,
+                61,
+            ),
+            (
+                Rect {
+                    x: -10.5,
+                    y: 690.2,
+                    w: 60.0,
+                    h: 45.0,
+                },
+                24,
+                12,
+            ),
+            (
+                Rect {
+                    x: 520.3,
+                    y: 310.7,
+                    w: 8.0,
+                    h: 4.0,
+                },
+                16,
+                8,
+            ),
+            (
+                Rect {
+                    x: 1250.0,
+                    y: -3.0,
+                    w: 70.0,
+                    h: 9.0,
+                },
+                7,
+                5,
+            ),
+        ];
+        for (crop, dw, dh) in crops {
+            let out = resample(&f.luma, 1280, 720, crop, dw, dh);
+            for j in 0..dh {
+                for i in 0..dw {
+                    let want = mean_under(&f.luma, (1280, 720), crop, (dw, dh), (i, j));
+                    assert_eq!(out[(j * dw + i) as usize], want, "{crop:?} at ({i}, {j})");
+                }
+            }
+        }
     }
 
     #[test]

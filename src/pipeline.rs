@@ -310,7 +310,6 @@ impl Worker {
 
     fn analyse(&mut self, lane: &Lane, state: &mut LaneState, mut frame: Frame) -> Vec<Read> {
         crate::imaging::redact(&mut frame, &lane.redact);
-        let frame = Arc::new(frame);
         if !state.gate.worth_analysing(&frame) {
             bump(&lane.stats.skipped);
             return state.grouper.expire(frame.captured_at);

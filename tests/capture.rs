@@ -71,6 +71,7 @@ fn a_gst_pipeline_with_padded_gray_rows_gives_clean_luma() {
     let f = &frames[0];
     assert_eq!((f.width, f.height, f.luma.len()), (642, 362, 642 * 362));
     assert!(f.chroma.is_none(), "GRAY8 has no colour");
+    assert!(!f.luma.is_lent(), "padded rows are copied out, not lent");
     let row = |y: usize| &f.luma[y * 642..(y + 1) * 642];
     for y in 1..200 {
         assert_eq!(
@@ -105,6 +106,40 @@ fn colour_sources_give_i420_chroma_at_half_resolution() {
     assert!(
         f.luma.iter().all(|&y| (60..=90).contains(&y)),
         "red's luma is about 81"
+    );
+}
+
+#[test]
+fn unpadded_planes_are_lent_from_the_pipeline_not_copied() {
+    // 640 and 320 byte rows need no padding: all three planes are the
+    // pipeline's own buffer, read in place.
+    let cam = start(
+        "gst:videotestsrc num-buffers=4 pattern=smpte ! video/x-raw,format=I420,width=640,height=360 ! appsink name=sink",
+        8,
+    );
+    let frames = drain(&cam.queue, Duration::from_secs(20));
+    assert_eq!(frames.len(), 4);
+    let f = &frames[0];
+    let chroma = f.chroma.as_ref().expect("I420 keeps colour");
+    assert!(f.luma.is_lent() && chroma.u.is_lent() && chroma.v.is_lent());
+    assert_eq!((f.luma.len(), chroma.u.len()), (640 * 360, 320 * 180));
+    // The planes are where they should be: SMPTE bars repeat row after row
+    // in the top part, in every plane, and the bars differ in colour.
+    let rows_repeat = |plane: &[u8], w: usize, rows: usize| {
+        (1..rows).all(|y| plane[y * w..(y + 1) * w] == plane[..w])
+    };
+    assert!(rows_repeat(&f.luma, 640, 200));
+    assert!(rows_repeat(&chroma.u, 320, 100) && rows_repeat(&chroma.v, 320, 100));
+    assert!(chroma.u[..320].iter().any(|&u| u > 160) && chroma.u[..320].iter().any(|&u| u < 96));
+
+    // Written to (as redaction does), a lent plane becomes the frame's own
+    // copy; the other frames, lent the same way, are untouched.
+    let mut copy = f.clone();
+    copy.luma.to_mut().fill(0);
+    assert!(!copy.luma.is_lent() && f.luma.is_lent());
+    assert!(
+        f.luma.iter().any(|&y| y > 150),
+        "the original still shows the bars"
     );
 }
 

@@ -200,7 +200,7 @@ fn malformed_frame_is_refused_without_panic() {
         captured_at: 0,
         width: 640,
         height: 360,
-        luma: vec![0; 100],
+        luma: vec![0; 100].into(),
         chroma: None,
     };
     assert!(ClassicRecogniser::new().recognise(&frame).is_empty());

@@ -49,7 +49,7 @@ fn decode(path: &Path) -> Vec<Frame> {
             captured_at: 0,
             width: w as u32,
             height: h as u32,
-            luma,
+            luma: luma.into(),
             chroma: None,
         });
     }

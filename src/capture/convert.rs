@@ -48,7 +48,13 @@ pub fn yuyv(data: &[u8], width: usize, height: usize, stride: usize) -> Option<(
             }
         }
     }
-    Some((luma, Chroma { u, v }))
+    Some((
+        luma,
+        Chroma {
+            u: u.into(),
+            v: v.into(),
+        },
+    ))
 }
 
 /// One MJPEG frame → luma (and chroma when the JPEG is in colour).
@@ -94,7 +100,13 @@ fn rgb_to_yuv420(rgb: &[u8], w: usize, h: usize) -> (Vec<u8>, Chroma) {
             }
         }
     }
-    (luma, Chroma { u, v })
+    (
+        luma,
+        Chroma {
+            u: u.into(),
+            v: v.into(),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -125,8 +137,8 @@ mod tests {
         ];
         let (luma, chroma) = yuyv(&data, 3, 2, 10).unwrap();
         assert_eq!(luma, [10, 20, 30, 40, 50, 60]);
-        assert_eq!(chroma.u, [101, 111]);
-        assert_eq!(chroma.v, [201, 211]);
+        assert_eq!(*chroma.u, [101, 111]);
+        assert_eq!(*chroma.v, [201, 211]);
         assert!(yuyv(&data[..12], 3, 2, 10).is_none());
     }
 

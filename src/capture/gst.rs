@@ -6,19 +6,19 @@
 //! oldest, so a slow consumer never backs video up into the camera or the
 //! network.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
-use gstreamer_video::prelude::*;
 
-use super::{CaptureError, Chroma, Frame, FrameSource, Next, Source, UtcMillis};
+use super::{CaptureError, Chroma, Frame, FrameSource, Next, Plane, Source, UtcMillis};
 use crate::record::now_millis;
 
 /// Buffers the appsink keeps before dropping the oldest.
-const APPSINK_BUFFERS: u32 = 2;
+const APPSINK_BUFFERS: u32 = 1;
 /// Largest believable delay between capture and arrival; beyond it the
 /// timestamps are not trusted and the arrival time is used.
 const MAX_CAPTURE_DELAY_MS: i64 = 2000;
@@ -241,22 +241,42 @@ fn capture_time(pipeline: &gst::Pipeline, sample: &gst::Sample) -> UtcMillis {
     now - delay
 }
 
-/// Copies the planes out of a sample, honouring each plane's row stride.
+/// The frame in a sample. Planes whose rows are not padded are lent from
+/// the decoder's buffer rather than copied (see [`Plane`]); padded ones are
+/// copied row by row.
 fn to_frame(sample: &gst::Sample, seq: u64, captured_at: UtcMillis) -> Result<Frame, CaptureError> {
     let bad = |why: &str| CaptureError::Frame(why.to_string());
     let caps = sample.caps().ok_or_else(|| bad("sample without caps"))?;
     let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| bad("caps are not raw video"))?;
     let buffer = sample
-        .buffer()
+        .buffer_owned()
         .ok_or_else(|| bad("sample without a buffer"))?;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-        .map_err(|_| bad("buffer does not match its caps"))?;
+    // Where each plane starts and how far apart its rows are: a decoder that
+    // pads its pictures says so in a video meta, otherwise the caps tell.
+    let (offsets, strides): (Vec<usize>, Vec<i32>) = match buffer.meta::<gst_video::VideoMeta>() {
+        Some(meta) => (meta.offset().to_vec(), meta.stride().to_vec()),
+        None => (info.offset().to_vec(), info.stride().to_vec()),
+    };
+    let mapped: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(
+        buffer
+            .into_mapped_buffer_readable()
+            .map_err(|_| bad("buffer cannot be read"))?,
+    );
     let (w, h) = (info.width() as usize, info.height() as usize);
-    let plane = |i: u32, pw: usize, ph: usize| -> Result<Vec<u8>, CaptureError> {
-        let data = frame.plane_data(i).map_err(|_| bad("missing plane"))?;
-        let stride = frame.plane_stride()[i as usize] as usize;
+    let plane = |i: usize, pw: usize, ph: usize| -> Result<Plane, CaptureError> {
+        let short = || bad("buffer smaller than its layout says");
+        let (offset, stride) = (
+            *offsets.get(i).ok_or_else(|| bad("missing plane"))?,
+            usize::try_from(*strides.get(i).ok_or_else(|| bad("missing plane"))?)
+                .map_err(|_| bad("negative stride"))?,
+        );
+        if stride == pw {
+            return Plane::lent(mapped.clone(), offset..offset + pw * ph).ok_or_else(short);
+        }
+        let data = (*mapped).as_ref().get(offset..).ok_or_else(short)?;
         super::convert::unpad(data, pw, ph, stride)
-            .ok_or_else(|| bad("plane smaller than its stride says"))
+            .map(Plane::from)
+            .ok_or_else(short)
     };
     let luma = plane(0, w, h)?;
     let chroma = match info.format() {

@@ -10,7 +10,8 @@ pub type UtcMillis = i64;
 
 /// One captured picture, in the form recognition wants it: a tightly packed
 /// 8-bit luma plane, plus the 4:2:0 chroma planes when the source had colour
-/// (used only to encode a colour overview image).
+/// (used only to encode a colour overview image). The planes may be the
+/// decoder's own buffer, lent until the frame is dropped (see [`Plane`]).
 #[derive(Clone, Debug)]
 pub struct Frame {
     /// Frame counter of this camera, from 0, counting frames dropped later too.
@@ -20,25 +21,27 @@ pub struct Frame {
     pub width: u32,
     pub height: u32,
     /// `width * height` bytes, row after row, no padding.
-    pub luma: Vec<u8>,
+    pub luma: Plane,
     pub chroma: Option<Chroma>,
 }
 
 /// Half-resolution colour planes (4:2:0): each `((w+1)/2) * ((h+1)/2)` bytes.
 #[derive(Clone, Debug)]
 pub struct Chroma {
-    pub u: Vec<u8>,
-    pub v: Vec<u8>,
+    pub u: Plane,
+    pub v: Plane,
 }
 
 /// Public for the fuzz targets (fuzz/); not part of the capture API.
 #[doc(hidden)]
 pub mod convert;
 mod gst;
+mod plane;
 mod queue;
 mod source;
 mod v4l2;
 
+pub use plane::Plane;
 pub use queue::{Doorbell, FrameQueue, Pop};
 pub use source::Source;
 

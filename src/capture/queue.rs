@@ -149,7 +149,7 @@ mod tests {
             captured_at: seq as i64,
             width: 1,
             height: 1,
-            luma: vec![0],
+            luma: vec![0].into(),
             chroma: None,
         }
     }

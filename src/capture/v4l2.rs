@@ -142,7 +142,7 @@ impl FrameSource for V4l2Source {
             captured_at,
             width: width as u32,
             height: height as u32,
-            luma,
+            luma: luma.into(),
             chroma,
         };
         self.seq += 1;

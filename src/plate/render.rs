@@ -282,8 +282,11 @@ impl RgbImage {
             captured_at,
             width: self.width,
             height: self.height,
-            luma: self.to_gray().data,
-            chroma: Some(Chroma { u, v }),
+            luma: self.to_gray().data.into(),
+            chroma: Some(Chroma {
+                u: u.into(),
+                v: v.into(),
+            }),
         }
     }
 }

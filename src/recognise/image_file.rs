@@ -21,7 +21,7 @@ pub fn frame(w: u32, h: u32, luma: Vec<u8>) -> Frame {
         captured_at: 0,
         width: w,
         height: h,
-        luma,
+        luma: luma.into(),
         chroma: None,
     }
 }
