@@ -50,6 +50,15 @@ const TWO_LINE: f32 = 0.5;
 /// margin costs nothing. Tuned on the generated test set (exact reads 74.0 %
 /// unwidened, 74.8 % at 6 %, 74.5 % at 10 %).
 const WIDEN: f32 = 0.06;
+/// Each plate is read from its quad as found and from these variations of
+/// it, (growth of its height, shift down by a share of its height), and the
+/// reading the reader is surest of is kept: the detector's corners err most
+/// up and down (21 % of the plate's height against 6 % of its width, mean
+/// absolute, on generated pictures). Chosen on a generated validation set
+/// (anprd-synth seed 515151, 600 pictures, not the test set): 79.0 % exact
+/// from the quad alone, 80.8 % adding a taller one, 83.2 % with a taller one
+/// shifted each way, 84.0 % with all four below, 83.7 % with five.
+const READ_VARIANTS: [(f32, f32); 4] = [(0.0, 0.0), (0.3, 0.0), (0.15, -0.1), (0.15, 0.1)];
 /// Reads with fewer characters are dropped.
 const MIN_CHARS: usize = 2;
 
@@ -114,7 +123,8 @@ impl NeuralRecogniser {
                 corners,
             })
             .collect();
-        self.guarded(frame, |engine, img| engine.read(img, &peaks))
+        // The corners are known: no detector error to make up for.
+        self.guarded(frame, |engine, img| engine.read(img, &peaks, &[(0.0, 0.0)]))
     }
 
     /// Runs `step` on a well-formed frame; logs and swallows failures.
@@ -146,16 +156,35 @@ impl NeuralRecogniser {
     }
 
     /// Rectifies `peaks` (corners in frame pixels) and reads them in one
-    /// batch; most confident first.
-    fn read(&mut self, img: Luma, peaks: &[Peak]) -> Result<Vec<PlateCandidate>> {
+    /// batch, each in every variation of its quad in `variants` (see
+    /// [`READ_VARIANTS`]), keeping the reading the reader is surest of; most
+    /// confident plate first.
+    fn read(
+        &mut self,
+        img: Luma,
+        peaks: &[Peak],
+        variants: &[(f32, f32)],
+    ) -> Result<Vec<PlateCandidate>> {
         const STRIP: usize = READ_H * READ_W;
-        self.strips.resize(peaks.len() * STRIP, 0.0);
-        let mut batch: Vec<&Peak> = Vec::with_capacity(peaks.len());
-        for peak in peaks {
+        let quads: Vec<(usize, Peak)> = peaks
+            .iter()
+            .enumerate()
+            .flat_map(|(i, peak)| {
+                variants.iter().map(move |&(grow, shift)| {
+                    let mut v = peak.clone();
+                    v.corners = v.widened(0.0, grow);
+                    v.corners = v.shifted(shift);
+                    (i, v)
+                })
+            })
+            .collect();
+        self.strips.resize(quads.len() * STRIP, 0.0);
+        let mut batch: Vec<&(usize, Peak)> = Vec::with_capacity(quads.len());
+        for quad in &quads {
             let strip = &mut self.strips[batch.len() * STRIP..(batch.len() + 1) * STRIP];
-            let two_line = peak.two_line > TWO_LINE;
-            if warp::rectify(img, &peak.corners, two_line, strip, READ_W, READ_H) {
-                batch.push(peak);
+            let two_line = quad.1.two_line > TWO_LINE;
+            if warp::rectify(img, &quad.1.corners, two_line, strip, READ_W, READ_H) {
+                batch.push(quad);
             }
         }
         if batch.is_empty() {
@@ -170,11 +199,10 @@ impl NeuralRecogniser {
         if probs.len() != n * per_plate {
             bail!("the reader gave {} values for {n} plates", probs.len());
         }
-        let mut plates: Vec<PlateCandidate> = batch
-            .iter()
-            .zip(probs.chunks_exact(per_plate))
-            .filter_map(|(peak, probs)| candidate(peak, probs, img.w, img.h))
-            .collect();
+        let readings = batch.iter().zip(probs.chunks_exact(per_plate)).filter_map(
+            |(&(owner, peak), probs)| Some((*owner, candidate(peak, probs, img.w, img.h)?)),
+        );
+        let mut plates = surest(readings, peaks.len());
         plates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
         Ok(plates)
     }
@@ -226,13 +254,30 @@ impl NeuralRecogniser {
     }
 }
 
+/// For each of `plates` plates, the reading (plate index, (sureness,
+/// candidate)) with the highest sureness, if it has any.
+fn surest(
+    readings: impl Iterator<Item = (usize, (f32, PlateCandidate))>,
+    plates: usize,
+) -> Vec<PlateCandidate> {
+    let mut best: Vec<Option<(f32, PlateCandidate)>> = vec![None; plates];
+    for (plate, (sureness, cand)) in readings {
+        if let Some(slot) = best.get_mut(plate)
+            && slot.as_ref().is_none_or(|(s, _)| sureness > *s)
+        {
+            *slot = Some((sureness, cand));
+        }
+    }
+    best.into_iter().flatten().map(|(_, c)| c).collect()
+}
+
 /// A read from the reader's output for one plate; None when it is not one.
 ///
 /// Confidence: the geometric mean of the character confidences (how sure
 /// the reader is of the whole text, independent of its length), capped by
 /// the detector's plate-centre probability, so a confident read of
 /// something that barely looks like a plate stays doubtful.
-fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<PlateCandidate> {
+fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<(f32, PlateCandidate)> {
     let (text, char_confidence) = decode::ctc_greedy(probs, READ_CLASSES);
     if char_confidence.len() < MIN_CHARS {
         return None;
@@ -242,7 +287,8 @@ fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<PlateCand
         .map(|&c| c.max(1e-6).ln())
         .sum::<f32>()
         / char_confidence.len() as f32;
-    let confidence = log_mean.exp().min(peak.score).clamp(0.0, 1.0);
+    let sureness = log_mean.exp();
+    let confidence = sureness.min(peak.score).clamp(0.0, 1.0);
     let [x0, y0, x1, y1] = peak.bounds();
     let clip = |v: f32, max: usize| v.clamp(0.0, max as f32);
     let (x0, y0) = (clip(x0.floor(), w) as u32, clip(y0.floor(), h) as u32);
@@ -250,14 +296,17 @@ fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<PlateCand
     if x1 <= x0 || y1 <= y0 {
         return None; // entirely outside the frame
     }
-    Some(PlateCandidate {
-        text,
-        confidence,
-        char_confidence,
-        plate_box: [x0, y0, x1 - x0, y1 - y0],
-        corners: peak.corners,
-        format: None,
-    })
+    Some((
+        sureness,
+        PlateCandidate {
+            text,
+            confidence,
+            char_confidence,
+            plate_box: [x0, y0, x1 - x0, y1 - y0],
+            corners: peak.corners,
+            format: None,
+        },
+    ))
 }
 
 impl Recogniser for NeuralRecogniser {
@@ -267,7 +316,7 @@ impl Recogniser for NeuralRecogniser {
             if peaks.is_empty() {
                 return Ok(Vec::new());
             }
-            engine.read(img, &peaks)
+            engine.read(img, &peaks, &READ_VARIANTS)
         })
     }
 }
@@ -304,15 +353,50 @@ mod tests {
             100,
             50,
         )
-        .unwrap();
+        .unwrap()
+        .1;
         assert_eq!(c.text, "AB12");
         assert_eq!(c.char_confidence, [0.9; 4]);
         assert!((c.confidence - 0.8).abs() < 1e-6, "{}", c.confidence);
         assert_eq!(c.plate_box, [0, 10, 41, 11]);
         assert_eq!(c.corners, corners);
         assert_eq!(c.format, None);
-        let c = candidate(&peak(0.95, corners), &probs(&[11, 12], 0.6), 100, 50).unwrap();
+        let (sureness, c) =
+            candidate(&peak(0.95, corners), &probs(&[11, 12], 0.6), 100, 50).unwrap();
         assert!((c.confidence - 0.6).abs() < 1e-5);
+        assert!((sureness - 0.6).abs() < 1e-5);
+        let (sureness, c) =
+            candidate(&peak(0.5, corners), &probs(&[11, 12], 0.9), 100, 50).unwrap();
+        assert!((c.confidence - 0.5).abs() < 1e-5, "capped by the detector");
+        assert!(
+            (sureness - 0.9).abs() < 1e-5,
+            "the reader's own sureness is not"
+        );
+    }
+
+    #[test]
+    fn each_plate_keeps_its_surest_reading() {
+        let corners = [[0.0, 0.0], [40.0, 0.0], [40.0, 10.0], [0.0, 10.0]];
+        let reading = |plate: usize, text: &[usize], p: f32| {
+            (
+                plate,
+                candidate(&peak(0.7, corners), &probs(text, p), 100, 50).unwrap(),
+            )
+        };
+        let plates = surest(
+            [
+                reading(0, &[11, 12], 0.6),
+                reading(0, &[11, 0, 12, 13], 0.95), // surer, though capped alike
+                reading(0, &[11, 14], 0.8),
+                reading(2, &[15, 16], 0.9),
+                reading(7, &[15, 16], 0.9), // no such plate: ignored
+            ]
+            .into_iter(),
+            3,
+        );
+        let texts: Vec<&str> = plates.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["ABC", "EF"], "plate 1 had no reading");
+        assert!(plates.iter().all(|c| (c.confidence - 0.7).abs() < 1e-6));
     }
 
     #[test]

@@ -54,6 +54,20 @@ impl Peak {
     }
 }
 
+impl Peak {
+    /// The quad moved along its own vertical axis by `dy` of its height
+    /// (positive: down).
+    pub fn shifted(&self, dy: f32) -> [[f32; 2]; 4] {
+        let [tl, tr, br, bl] = self.corners;
+        let down = |top: [f32; 2], bottom: [f32; 2]| {
+            [(bottom[0] - top[0]) * dy, (bottom[1] - top[1]) * dy]
+        };
+        let (l, r) = (down(tl, bl), down(tr, br));
+        let add = |p: [f32; 2], d: [f32; 2]| [p[0] + d[0], p[1] + d[1]];
+        [add(tl, l), add(tr, r), add(br, r), add(bl, l)]
+    }
+}
+
 /// Intersection over union of two `[x0, y0, x1, y1]` boxes.
 pub(crate) fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
     let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
@@ -235,6 +249,28 @@ mod tests {
         assert_eq!(
             turned.widened(0.1, 0.5),
             [[25.0, -5.0], [25.0, 105.0], [-5.0, 105.0], [-5.0, -5.0]]
+        );
+    }
+
+    #[test]
+    fn shifting_moves_a_quad_along_its_own_vertical_axis() {
+        let level = Peak {
+            score: 1.0,
+            two_line: 0.0,
+            corners: [[0.0, 0.0], [100.0, 0.0], [100.0, 20.0], [0.0, 20.0]],
+        };
+        assert_eq!(
+            level.shifted(0.25),
+            [[0.0, 5.0], [100.0, 5.0], [100.0, 25.0], [0.0, 25.0]]
+        );
+        // Turned a quarter turn (top edge now on the right): "down" is -x.
+        let turned = Peak {
+            corners: [[20.0, 0.0], [20.0, 100.0], [0.0, 100.0], [0.0, 0.0]],
+            ..level
+        };
+        assert_eq!(
+            turned.shifted(-0.5),
+            [[30.0, 0.0], [30.0, 100.0], [10.0, 100.0], [10.0, 0.0]]
         );
     }
 
