@@ -147,28 +147,6 @@ impl Overview {
     }
 }
 
-/// The plate patch JPEG of `frame` (see [`Snapshot::plate_jpeg`]).
-pub fn plate_patch(frame: &Frame, plate_box: [u32; 4]) -> Vec<u8> {
-    let (pw, ph) = PATCH_SIZE;
-    encode_within(
-        &patch_pixels(frame, plate_box),
-        pw,
-        ph,
-        jpeg_encoder::ColorType::Luma,
-        PATCH_MAX_BYTES,
-    )
-}
-
-/// The overview JPEG of `frame` (see [`Snapshot::overview_jpeg`]).
-pub fn overview(frame: &Frame) -> Vec<u8> {
-    Snapshot {
-        captured_at: frame.captured_at,
-        patch: Vec::new(),
-        overview: Overview::of(frame),
-    }
-    .overview_jpeg()
-}
-
 /// Blanks each `[x, y, w, h]` box of the frame (black, no colour), clipped
 /// to the frame. Done to the frame itself, before recognition, so text a
 /// camera burns in (site names) reaches no image and is never read as a plate.
@@ -319,7 +297,7 @@ mod tests {
     #[test]
     fn patch_is_small_gray_and_2_to_1() {
         let f = frame(1280, 720, true);
-        let jpeg = plate_patch(&f, [500, 300, 200, 40]);
+        let jpeg = Snapshot::of(&f, [500, 300, 200, 40]).plate_jpeg();
         assert_eq!(jpeg_size(&jpeg), (120, 60, 1));
         assert!(jpeg.len() <= PATCH_MAX_BYTES, "{} bytes", jpeg.len());
     }
@@ -327,24 +305,27 @@ mod tests {
     #[test]
     fn patch_at_the_frame_edge_does_not_panic() {
         let f = frame(1280, 720, false);
-        let jpeg = plate_patch(&f, [1250, 700, 200, 60]);
+        let jpeg = Snapshot::of(&f, [1250, 700, 200, 60]).plate_jpeg();
         assert_eq!(jpeg_size(&jpeg).0, 120);
     }
 
     #[test]
     fn overview_keeps_colour_and_fits_its_budget() {
         let f = frame(1920, 1080, true);
-        let jpeg = overview(&f);
+        let jpeg = Snapshot::of(&f, [0; 4]).overview_jpeg();
         assert_eq!(jpeg_size(&jpeg), (640, 360, 3));
         assert!(jpeg.len() <= OVERVIEW_MAX_BYTES, "{} bytes", jpeg.len());
-        let gray = overview(&frame(1280, 720, false));
+        let gray = Snapshot::of(&frame(1280, 720, false), [0; 4]).overview_jpeg();
         assert_eq!(jpeg_size(&gray), (640, 360, 1));
     }
 
     #[test]
     fn images_carry_no_metadata_segments() {
         let f = frame(1280, 720, true);
-        for jpeg in [overview(&f), plate_patch(&f, [500, 300, 200, 40])] {
+        for jpeg in [
+            Snapshot::of(&f, [0; 4]).overview_jpeg(),
+            Snapshot::of(&f, [500, 300, 200, 40]).plate_jpeg(),
+        ] {
             // Walk the markers before the scan: only JFIF, tables and frame headers.
             let mut i = 2;
             while i + 4 <= jpeg.len() && jpeg[i] == 0xFF {
@@ -482,7 +463,8 @@ mod tests {
     #[test]
     fn a_plate_box_far_outside_the_frame_is_cheap_and_black() {
         let f = frame(1280, 720, false);
-        let jpeg = plate_patch(&f, [u32::MAX / 2, u32::MAX / 2, u32::MAX / 4, 1 << 30]);
+        let jpeg =
+            Snapshot::of(&f, [u32::MAX / 2, u32::MAX / 2, u32::MAX / 4, 1 << 30]).plate_jpeg();
         let mut d = jpeg_decoder::Decoder::new(jpeg.as_slice());
         assert!(d.decode().unwrap().iter().all(|&v| v < 8));
     }

@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(frame.luma.len(), n);
     // Sizes are a best effort (noise does not compress to the budget);
     // an image there must always be.
-    assert!(!anprd::imaging::overview(&frame).is_empty());
-    assert!(!anprd::imaging::plate_patch(&frame, plate_box).is_empty());
+    let snapshot = anprd::imaging::Snapshot::of(&frame, plate_box);
+    assert!(!snapshot.overview_jpeg().is_empty());
+    assert!(!snapshot.plate_jpeg().is_empty());
 });
