@@ -28,7 +28,7 @@ use crate::record::Read;
 
 /// Distinct readings of one track whose best snapshot is kept. Misreads
 /// make new texts; keeping a snapshot for each would let one track grow.
-const KEPT_FRAMES: usize = 3;
+const KEPT_SNAPSHOTS: usize = 3;
 
 /// Open tracks of one camera.
 pub struct Grouper {
@@ -226,15 +226,17 @@ impl Grouper {
 
 impl Track {
     fn start(cand: &PlateCandidate, frame: &Frame, now: UtcMillis) -> Track {
-        Track {
+        let mut track = Track {
             first_seen: now,
             last_seen: now,
             last_box: cand.plate_box,
             velocity: [0.0, 0.0],
             sightings: vec![Sighting::of(cand)],
-            kept: vec![(cand.clone(), Snapshot::of(frame, cand.plate_box))],
+            kept: Vec::new(),
             preview: None,
-        }
+        };
+        track.keep(cand, frame);
+        track
     }
 
     /// How well a candidate continues this track; 0 when it does not.
@@ -278,7 +280,7 @@ impl Track {
 
     /// Keeps a snapshot of `frame` when `cand` is the most confident reading
     /// of its text so far, forgetting the least confident text's beyond
-    /// [`KEPT_FRAMES`]. Snapshots are only cut when they will be kept.
+    /// [`KEPT_SNAPSHOTS`]. Snapshots are only cut when they will be kept.
     fn keep(&mut self, cand: &PlateCandidate, frame: &Frame) {
         let snapshot = || (cand.clone(), Snapshot::of(frame, cand.plate_box));
         if let Some(kept) = self.kept.iter_mut().find(|(c, _)| c.text == cand.text) {
@@ -287,20 +289,17 @@ impl Track {
             }
             return;
         }
-        if self.kept.len() < KEPT_FRAMES {
+        if self.kept.len() < KEPT_SNAPSHOTS {
             self.kept.push(snapshot());
             return;
         }
-        let worst = (0..self.kept.len())
-            .min_by(|&a, &b| {
-                self.kept[a]
-                    .0
-                    .confidence
-                    .total_cmp(&self.kept[b].0.confidence)
-            })
-            .expect("kept is not empty");
-        if self.kept[worst].0.confidence < cand.confidence {
-            self.kept[worst] = snapshot();
+        let worst = self
+            .kept
+            .iter_mut()
+            .min_by(|a, b| a.0.confidence.total_cmp(&b.0.confidence))
+            .expect("kept is full");
+        if worst.0.confidence < cand.confidence {
+            *worst = snapshot();
         }
     }
 

@@ -2,9 +2,8 @@
 //!
 //! Every source ends in an appsink that hands over I420 (or GRAY8) frames:
 //! the Y plane is the luma recognition wants, U and V colour the overview.
-//! For live sources the appsink holds at most two buffers and drops the
-//! oldest, so a slow consumer never backs video up into the camera or the
-//! network.
+//! For live sources the appsink holds one buffer and drops the older one,
+//! so a slow consumer never backs video up into the camera or the network.
 
 use std::sync::Arc;
 use std::time::Duration;
