@@ -242,12 +242,45 @@ fn scoring_rules() {
         &[read("AB12CDE", [300, 98, 100, 24])],
         2.0,
     );
-    s.add(&[label], &[read("A812CDE", [100, 100, 180, 30])], 3.0);
+    s.add(
+        std::slice::from_ref(&label),
+        &[read("A812CDE", [100, 100, 180, 30])],
+        3.0,
+    );
     assert_eq!((s.images, s.plates), (3, 3));
     assert_eq!(s.exact, 1, "O and 0 are equal");
     assert_eq!((s.found_iou, s.found_centre), (1, 2));
     assert_eq!(s.false_reads, 1);
     assert_eq!((s.chars, s.chars_right), (21, 7 + 5));
+    assert_eq!(
+        (s.kept_exact, s.kept_false_reads),
+        (1, 1),
+        "a plain Score keeps every read"
+    );
+
+    // Scored as the daemon keeps reads: an unsure exact read and an unsure
+    // false read count in the totals but not among the kept.
+    let unsure = |t: &str, b: [u32; 4], confidence: f32| anprd::recognise::PlateCandidate {
+        confidence,
+        ..read(t, b)
+    };
+    let mut kept = Score::keeping_from(0.5);
+    kept.add(
+        &[label],
+        &[
+            unsure("AB12COE", [100, 100, 100, 20], 0.4),
+            unsure("XY", [300, 300, 40, 10], 0.3),
+            unsure("ZZ99ZZZ", [500, 300, 40, 10], 0.6),
+        ],
+        1.0,
+    );
+    assert_eq!((kept.exact, kept.kept_exact), (1, 0));
+    assert_eq!((kept.false_reads, kept.kept_false_reads), (2, 1));
+    let line = kept.summary("set");
+    assert!(
+        line.contains("kept (confidence ≥ 0.50): exact 0.0%, false reads 1"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -39,17 +39,7 @@ pub fn engine_with(
     no_rules: bool,
     args: &EngineArgs,
 ) -> Result<Box<dyn Recogniser>, ExitCode> {
-    let section = if config.exists() {
-        match Config::load(config) {
-            Ok(c) => c.recognise,
-            Err(errors) => {
-                eprintln!("{errors}");
-                return Err(ExitCode::from(crate::cli::EXIT_CONFIG));
-            }
-        }
-    } else {
-        RecogniseConfig::default()
-    };
+    let section = section(config)?;
     let kind = args.engine.unwrap_or(section.engine);
     let models = args.models.as_deref().or(section.models.as_deref());
     let engine = match Engines::load(kind, models) {
@@ -71,13 +61,28 @@ pub fn engine_with(
     }
 }
 
-/// `anprd eval` with the engine `args` choose.
+/// The `[recognise]` section of `config` when that file exists, the defaults
+/// otherwise. Errors are reported on stderr.
+fn section(config: &Path) -> Result<RecogniseConfig, ExitCode> {
+    if !config.exists() {
+        return Ok(RecogniseConfig::default());
+    }
+    Config::load(config).map(|c| c.recognise).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(crate::cli::EXIT_CONFIG)
+    })
+}
+
+/// `anprd eval` with the engine `args` choose; reads are also scored as the
+/// daemon would keep them (recognise.min_confidence).
 pub fn eval(config: &Path, dirs: &[PathBuf], no_rules: bool, args: &EngineArgs) -> ExitCode {
-    let mut engine = match engine_with(config, no_rules, args) {
+    let (mut engine, kept_from) = match engine_with(config, no_rules, args)
+        .and_then(|e| section(config).map(|s| (e, s.min_confidence)))
+    {
         Ok(e) => e,
         Err(code) => return code,
     };
-    match super::eval::run_dirs(engine.as_mut(), dirs) {
+    match super::eval::run_dirs(engine.as_mut(), dirs, kept_from) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("\nanprd eval: {e:#}");

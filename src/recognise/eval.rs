@@ -12,7 +12,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -125,6 +124,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// Running totals for one set of images.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Score {
+    /// Reads at least this confident are the ones the daemon keeps
+    /// (recognise.min_confidence); the `kept_` totals count only those.
+    pub kept_from: f32,
     pub images: usize,
     pub plates: usize,
     pub found_iou: usize,
@@ -132,11 +134,22 @@ pub struct Score {
     pub exact: usize,
     pub chars: usize,
     pub chars_right: usize,
+    /// Reads whose box holds no labelled plate's centre.
     pub false_reads: usize,
+    pub kept_exact: usize,
+    pub kept_false_reads: usize,
     pub ms: Vec<f64>,
 }
 
 impl Score {
+    /// An empty score that also counts what the daemon would keep.
+    pub fn keeping_from(min_confidence: f32) -> Score {
+        Score {
+            kept_from: min_confidence,
+            ..Score::default()
+        }
+    }
+
     /// Adds one image's labels and reads.
     pub fn add(&mut self, labels: &[Label], reads: &[PlateCandidate], ms: f64) {
         self.images += 1;
@@ -156,13 +169,19 @@ impl Score {
                 self.found_centre += 1;
                 let got = normalise(&r.text);
                 self.exact += usize::from(got == truth);
+                self.kept_exact += usize::from(got == truth && r.confidence >= self.kept_from);
                 let n = truth.chars().count();
                 self.chars_right += n.saturating_sub(edit_distance(&got, &truth));
             }
         }
-        self.false_reads += reads
-            .iter()
-            .filter(|r| !labels.iter().any(|l| centre_in(&r.plate_box, &l.plate_box)))
+        let false_reads = || {
+            reads
+                .iter()
+                .filter(|r| !labels.iter().any(|l| centre_in(&r.plate_box, &l.plate_box)))
+        };
+        self.false_reads += false_reads().count();
+        self.kept_false_reads += false_reads()
+            .filter(|r| r.confidence >= self.kept_from)
             .count();
     }
 
@@ -175,6 +194,8 @@ impl Score {
         self.chars += o.chars;
         self.chars_right += o.chars_right;
         self.false_reads += o.false_reads;
+        self.kept_exact += o.kept_exact;
+        self.kept_false_reads += o.kept_false_reads;
         self.ms.extend(&o.ms);
     }
 
@@ -190,7 +211,7 @@ impl Score {
         };
         let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
         format!(
-            "{name}: {} images, {} plates | exact {:.1}% ({}) | detected IoU≥0.5 {:.1}%, centre-in-box {:.1}% | chars {:.1}% | false reads {} | ms/image mean {mean:.1} median {:.1} p90 {:.1}",
+            "{name}: {} images, {} plates | exact {:.1}% ({}) | detected IoU≥0.5 {:.1}%, centre-in-box {:.1}% | chars {:.1}% | false reads {} | kept (confidence ≥ {:.2}): exact {:.1}%, false reads {} | ms/image mean {mean:.1} median {:.1} p90 {:.1}",
             self.images,
             self.plates,
             pct(self.exact, self.plates),
@@ -199,6 +220,9 @@ impl Score {
             pct(self.found_centre, self.plates),
             pct(self.chars_right, self.chars),
             self.false_reads,
+            self.kept_from,
+            pct(self.kept_exact, self.plates),
+            self.kept_false_reads,
             at(0.5),
             at(0.9),
         )
@@ -207,7 +231,11 @@ impl Score {
 
 /// Scores `engine` on each labelled directory; prints one line per directory
 /// and, for several, the total.
-pub fn run_dirs(engine: &mut dyn Recogniser, dirs: &[PathBuf]) -> Result<Vec<Score>> {
+pub fn run_dirs(
+    engine: &mut dyn Recogniser,
+    dirs: &[PathBuf],
+    kept_from: f32,
+) -> Result<Vec<Score>> {
     let mut sets = Vec::new();
     for d in dirs {
         let images = read_labels(d)?;
@@ -220,7 +248,7 @@ pub fn run_dirs(engine: &mut dyn Recogniser, dirs: &[PathBuf]) -> Result<Vec<Sco
     let mut done = 0;
     let mut scores = Vec::new();
     for (dir, images) in sets {
-        let mut score = Score::default();
+        let mut score = Score::keeping_from(kept_from);
         for (image, labels) in images {
             done += 1;
             progress(done, total_images);
@@ -234,7 +262,7 @@ pub fn run_dirs(engine: &mut dyn Recogniser, dirs: &[PathBuf]) -> Result<Vec<Sco
         scores.push(score);
     }
     if scores.len() > 1 {
-        let mut all = Score::default();
+        let mut all = Score::keeping_from(kept_from);
         scores.iter().for_each(|s| all.merge(s));
         println!("{}", all.summary("total"));
     }
@@ -263,20 +291,5 @@ fn progress_clear() {
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() {
         eprint!("\r\x1b[K");
-    }
-}
-
-/// `anprd eval`.
-pub fn run(config: &Path, dirs: &[PathBuf], no_rules: bool) -> ExitCode {
-    let mut engine = match super::cli::engine(config, no_rules) {
-        Ok(e) => e,
-        Err(code) => return code,
-    };
-    match run_dirs(engine.as_mut(), dirs) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("\nanprd eval: {e:#}");
-            ExitCode::FAILURE
-        }
     }
 }
