@@ -47,6 +47,21 @@ fn letter_sets_of_each_format_are_enforced() {
     // Prefix and suffix year letters are never I, O, Q, U or Z.
     assert_ne!(format_of("U123BCD").as_deref(), Some("uk-prefix"));
     assert_ne!(format_of("ABC123Q").as_deref(), Some("uk-suffix"));
+    // Serial numbers never start with 0; the current format's age
+    // identifier may. (A012BCD still reads as current AO12 BCD, one fix.)
+    assert_eq!(format_of("AB02CDE").as_deref(), Some("uk-current"));
+    for (read, not) in [
+        ("A012BCD", "uk-prefix"),
+        ("ABC012D", "uk-suffix"),
+        ("ABZ0123", "uk-ni"),
+        ("ABC012", "uk-dateless"),
+        ("0123AB", "uk-dateless-reversed"),
+        ("A0", "uk-dateless"),
+    ] {
+        assert_ne!(format_of(read).as_deref(), Some(not), "{read}");
+    }
+    // A leading O is not made a 0 to fit.
+    assert_eq!(format_of("ABCO12"), None);
     // Too long for any UK format.
     assert_eq!(format_of("ABCD12345"), None);
     assert_eq!(format_of(""), None);

@@ -28,14 +28,15 @@ use crate::capture::Frame;
 /// Built-in UK formats, in order of preference when a read fits several
 /// equally well. Letter sets follow DVLA practice: no I or Q in current-format
 /// letters, no Z in the memory tag, and prefix/suffix year letters never I, O,
-/// Q, U or Z.
+/// Q, U or Z. Serial numbers (every format but the current one, whose digits
+/// are an age identifier such as 02) run from 1 and never start with 0.
 pub const UK_FORMATS: &[(&str, &str)] = &[
     ("uk-current", "[A-HJ-PR-Y]{2}DD [A-HJ-PR-Z]{3}"),
-    ("uk-prefix", "[A-HJ-NPR-TV-Y]D{1,3} L{3}"),
-    ("uk-suffix", "L{3} D{1,3}[A-HJ-NPR-TV-Y]"),
-    ("uk-ni", "L?L[IZ] D{1,4}"),
-    ("uk-dateless", "L{1,3} D{1,4}"),
-    ("uk-dateless-reversed", "D{1,4} L{1,3}"),
+    ("uk-prefix", "[A-HJ-NPR-TV-Y][1-9]D{0,2} L{3}"),
+    ("uk-suffix", "L{3} [1-9]D{0,2}[A-HJ-NPR-TV-Y]"),
+    ("uk-ni", "L?L[IZ] [1-9]D{0,3}"),
+    ("uk-dateless", "L{1,3} [1-9]D{0,3}"),
+    ("uk-dateless-reversed", "[1-9]D{0,3} L{1,3}"),
 ];
 
 /// Look-alikes an engine confuses, as (read, what the position may need).
