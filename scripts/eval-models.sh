@@ -12,10 +12,9 @@ work=${1:-/var/tmp/anprd-eval}
 cargo build --release --bin anprd --bin anprd-synth
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 bin=$target/release
-if [ ! -f "$work/gen-test/labels.jsonl" ] || [ "$(wc -l < "$work/gen-test/labels.jsonl")" -lt 2000 ]; then
-    rm -rf "$work/gen-test"
-    "$bin/anprd-synth" plates --out "$work/gen-test" --count 2000 --seed 424242
-fi
+# Drawn afresh every time: the set follows the generator and the plate rules.
+rm -rf "$work/gen-test"
+"$bin/anprd-synth" plates --out "$work/gen-test" --count 2000 --seed 424242
 # UK plates are scored through the UK plate rules, as the daemon reads them;
 # US and Brazilian plates without (the rules are for UK marks).
 for engine in neural classic; do
