@@ -7,13 +7,11 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anprd::plate::clip::{ClipSpec, Traffic, TruthEntry, write_clip};
 use anprd::record::Read;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use support::daemon::Daemon;
 use support::{Mosquitto, Subscriber};
 
 const GATEWAY: &str = "gw-e2e";
@@ -70,67 +68,6 @@ level = "debug"
     path
 }
 
-/// The anprd binary running as a child process, its log in a file.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let log = config.with_extension("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_anprd"))
-            .args(["run", "--config"])
-            .arg(config)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until the log contains `needle`.
-    fn wait_log(&self, needle: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !self.log().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} in the log after {timeout:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    fn stop(mut self) -> (ExitStatus, String) {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "anprd did not stop on SIGTERM:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The reads among `messages`, each checked against the payload contract.
 fn reads(messages: &[support::Message]) -> Vec<Read> {
     messages
@@ -175,7 +112,7 @@ fn each_vehicle_in_a_clip_arrives_at_the_broker_as_one_read() {
     let broker = Mosquitto::start();
     let sub = Subscriber::connect(broker.port(), "anpr/+/+/reads");
     let started = anprd::record::now_millis();
-    let daemon = Daemon::start(&config(dir.path(), broker.port(), Some(&clip)));
+    let mut daemon = Daemon::start(&config(dir.path(), broker.port(), Some(&clip)));
 
     daemon.wait_log(
         "camera cam-01: recognition finished",
@@ -217,7 +154,7 @@ fn reads_wait_in_the_spool_through_a_broker_outage_and_then_all_arrive() {
     let sub = Subscriber::persistent(broker.port(), "anpr/+/+/reads", "e2e-outage-sub");
     broker.stop();
 
-    let daemon = Daemon::start(&config(dir.path(), broker.port(), Some(&clip)));
+    let mut daemon = Daemon::start(&config(dir.path(), broker.port(), Some(&clip)));
     daemon.wait_log(
         "camera cam-01: recognition finished",
         Duration::from_secs(60),
@@ -244,7 +181,7 @@ fn reads_stored_before_a_restart_are_forwarded_after_it() {
     broker.stop();
 
     // First run: the broker is down the whole time; reads can only be stored.
-    let daemon = Daemon::start(&config(dir.path(), broker.port(), Some(&clip)));
+    let mut daemon = Daemon::start(&config(dir.path(), broker.port(), Some(&clip)));
     daemon.wait_log(
         "camera cam-01: recognition finished",
         Duration::from_secs(60),
