@@ -344,3 +344,59 @@ fn the_command_line_chooses_the_engine_and_model_directory() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no label files"), "the engine loaded: {err}");
 }
+
+#[test]
+fn small_plates_get_their_corners_from_a_close_up() {
+    // Plates 70 px wide in 1080p frames: 23 px in the whole-frame look.
+    let (w, h) = (1920u32, 1080u32);
+    let mut engine = NeuralRecogniser::new(models());
+    let mut error = |close_ups: bool| {
+        engine.set_close_ups(close_ups);
+        let (mut sum, mut n) = (0.0f32, 0);
+        for seed in 1..=8u64 {
+            let mut rng = SplitMix64::new(seed);
+            let v = Vehicle::still(
+                &random_vrm(&mut rng),
+                PlateStyle::REAR,
+                random_body(&mut rng),
+            );
+            let cx = rng.range(0.2, 0.8) * w as f32;
+            let p = PlatePlacement::centred(cx, 0.6 * h as f32, 70.0);
+            let mut img = Scene::new(w, h, seed).background().clone();
+            draw_vehicle(&mut img, &v, &p).unwrap();
+            let f = img.to_frame(seed, 0);
+            let truth = [
+                [p.x, p.y],
+                [p.x + p.width, p.y],
+                [p.x + p.width, p.y + p.height],
+                [p.x, p.y + p.height],
+            ];
+            let plates = engine.recognise(&f);
+            check(&f, &plates);
+            let Some(found) = plates.iter().find(|c| {
+                let [x, y, bw, bh] = c.plate_box.map(|v| v as f32);
+                (x..=x + bw).contains(&cx) && (y..=y + bh).contains(&(0.6 * h as f32))
+            }) else {
+                continue;
+            };
+            for (c, t) in found.corners.iter().zip(truth) {
+                sum += (c[0] - t[0]).abs() + (c[1] - t[1]).abs();
+            }
+            n += 1;
+        }
+        (sum / (8 * n.max(1)) as f32, n)
+    };
+    let (coarse, n_coarse) = error(false);
+    let (fine, n_fine) = error(true);
+    eprintln!(
+        "mean corner error {coarse:.2} px without close-ups ({n_coarse} plates), {fine:.2} px with ({n_fine})"
+    );
+    assert!(
+        n_fine >= n_coarse && n_fine >= 6,
+        "{n_fine} of 8 plates read"
+    );
+    assert!(
+        fine < 0.75 * coarse,
+        "{fine} px with close-ups, {coarse} without"
+    );
+}

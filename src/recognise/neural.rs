@@ -4,7 +4,9 @@
 //!    640×384 input gives, per 4×4 cell, a plate-centre probability, a
 //!    two-line probability and the plate's four corners. Local maxima above
 //!    [`DETECT_THRESHOLD`] are plates; weaker ones overlapping a stronger
-//!    plate are dropped, and at most [`MAX_PLATES`] are kept.
+//!    plate are dropped, and at most [`MAX_PLATES`] are kept. A plate small
+//!    in the frame is looked at again in a close-up (the same network on
+//!    the frame around it, [`ZOOM_W`]×[`ZOOM_H`]) for finer corners.
 //! 2. **Reader** (`reader.onnx`): each plate is warped from the
 //!    full-resolution frame to a level 128×32 strip (a two-line plate as its
 //!    two lines side by side), and all plates of a frame are read in one run;
@@ -61,6 +63,21 @@ const WIDEN: f32 = 0.06;
 const READ_VARIANTS: [(f32, f32); 4] = [(0.0, 0.0), (0.3, 0.0), (0.15, -0.1), (0.15, 0.1)];
 /// Reads with fewer characters are dropped.
 const MIN_CHARS: usize = 2;
+/// The close-up's input: the detector run again on the frame around one
+/// plate, scaled so the plate is [`ZOOM_PLATE`] input pixels wide (half the
+/// close-up). Corners from the whole-frame look are coarse for small plates
+/// (a 60 px plate is 20 px wide in the 640-wide input of a 1080p frame):
+/// read from the true corners the reader got 96.0 % of a generated
+/// validation set (anprd-synth seed 515151, 600 pictures, no plate rules),
+/// from the whole-frame corners 86.5 %, with close-ups 91.2 % (plates under
+/// 80 px: 72.6 → 82.1 %). Plate widths of 96–144 input pixels and gains of
+/// 0.9–1.5 all scored within 0.5 % of that.
+pub(crate) const ZOOM_W: usize = 256;
+pub(crate) const ZOOM_H: usize = 128;
+const ZOOM_PLATE: f64 = 128.0;
+/// A close-up is taken when it sees the plate at least this many times
+/// finer than the whole-frame look did.
+const ZOOM_GAIN: f64 = 1.2;
 
 /// The detector's input (width, height) and output map size.
 pub(crate) const DET_W: usize = 640;
@@ -82,6 +99,12 @@ pub struct NeuralRecogniser {
     image: Arc<Tensor>,
     /// Rectified plates, `READ_H * READ_W` each.
     strips: Vec<f32>,
+    /// The close-up: frame pixels around one plate, and the detector input
+    /// made from them.
+    crop: Vec<u8>,
+    zoom_box: Letterbox,
+    zoom_image: Arc<Tensor>,
+    close_ups: bool,
     /// Said once per engine that a model failed to run.
     warned: bool,
 }
@@ -96,8 +119,20 @@ impl NeuralRecogniser {
                 Tensor::zero::<f32>(&[1, 1, DET_H, DET_W]).expect("a plain f32 tensor"),
             ),
             strips: Vec::new(),
+            crop: Vec::new(),
+            zoom_box: Letterbox::default(),
+            zoom_image: Arc::new(
+                Tensor::zero::<f32>(&[1, 1, ZOOM_H, ZOOM_W]).expect("a plain f32 tensor"),
+            ),
+            close_ups: true,
             warned: false,
         }
+    }
+
+    /// Turns the close-ups of small plates off (on by default); for
+    /// measuring what they bring.
+    pub fn set_close_ups(&mut self, on: bool) {
+        self.close_ups = on;
     }
 
     /// Changes the detector threshold (default [`DETECT_THRESHOLD`]); for
@@ -207,51 +242,137 @@ impl NeuralRecogniser {
         Ok(plates)
     }
 
-    /// Plates found by the detector, corners in frame pixels.
-    fn detect(&mut self, img: Luma) -> Result<Vec<Peak>> {
-        let image = match Arc::get_mut(&mut self.image) {
-            Some(t) => t,
-            None => {
-                // Still held by a run that failed half way: start afresh.
-                self.image = Arc::new(Tensor::zero::<f32>(&[1, 1, DET_H, DET_W])?);
-                Arc::get_mut(&mut self.image).context("a fresh tensor is unshared")?
-            }
-        };
-        let mut view = image.try_as_plain_ram_mut()?;
-        let place = self.letterbox.run(
-            img.data,
-            img.w,
-            img.h,
-            view.as_slice_mut::<f32>()?,
-            DET_W,
-            DET_H,
-        );
-        let out = self
-            .models
-            .detector
-            .run(tvec![self.image.clone().into_tvalue()])?;
-        let maps = out.first().context("the detector gave no output")?;
-        let maps = maps.try_as_plain_ram()?.as_slice::<f32>()?;
-        let cells = |n: usize| n.div_ceil(4);
-        let mut peaks = decode::peaks(
-            maps,
-            MAP_W,
-            MAP_H,
-            cells(place.width),
-            cells(place.height),
-            self.threshold,
-            SAME_PLATE_IOU,
-            MAX_PLATES,
-        );
-        let s = place.scale as f32;
-        for p in &mut peaks {
-            p.corners = p.widened(WIDEN, WIDEN);
-            for c in &mut p.corners {
-                *c = [c[0] / s, c[1] / s];
+    /// Each of `peaks` (frame pixels, found at `scale` input pixels per frame
+    /// pixel) with its corners found again in a close-up when that sees it
+    /// [`ZOOM_GAIN`] times finer; as it was when the close-up finds no plate
+    /// there. The detector's plate probability stays the first look's.
+    fn refine(&mut self, img: Luma, peaks: Vec<Peak>, scale: f64) -> Result<Vec<Peak>> {
+        let mut out = Vec::with_capacity(peaks.len());
+        for peak in peaks {
+            let closer = self.close_up(img, &peak, scale)?;
+            out.push(closer.unwrap_or(peak));
+        }
+        Ok(out)
+    }
+
+    /// The plate at `peak` as the detector sees it in a close-up, if the
+    /// close-up is worth taking and finds a plate whose centre lies in the
+    /// first look's box.
+    fn close_up(&mut self, img: Luma, peak: &Peak, scale: f64) -> Result<Option<Peak>> {
+        let [x0, y0, x1, y1] = peak.bounds();
+        let crop_w = (f64::from(x1 - x0) * ZOOM_W as f64 / ZOOM_PLATE).round() as usize;
+        let crop_h = crop_w * ZOOM_H / ZOOM_W;
+        if crop_h < 2 || (ZOOM_W as f64 / crop_w as f64) < scale * ZOOM_GAIN {
+            return Ok(None);
+        }
+        // The crop, centred on the plate; beyond the frame's edge the edge
+        // pixels repeat.
+        let left = ((x0 + x1) / 2.0).round() as isize - (crop_w / 2) as isize;
+        let top = ((y0 + y1) / 2.0).round() as isize - (crop_h / 2) as isize;
+        self.crop.resize(crop_w * crop_h, 0);
+        let clamp = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;
+        for (y, out) in self.crop.chunks_exact_mut(crop_w).enumerate() {
+            let sy = clamp(top + y as isize, img.h);
+            let row = &img.data[sy * img.w..(sy + 1) * img.w];
+            for (x, px) in out.iter_mut().enumerate() {
+                *px = row[clamp(left + x as isize, img.w)];
             }
         }
-        Ok(peaks)
+        let crop = Luma {
+            data: &self.crop,
+            w: crop_w,
+            h: crop_h,
+        };
+        let (found, _) = look(
+            &self.models.zoom,
+            &mut self.zoom_image,
+            &mut self.zoom_box,
+            crop,
+            (ZOOM_W, ZOOM_H),
+            self.threshold,
+        )?;
+        let to_frame = |c: [f32; 2]| [left as f32 + c[0], top as f32 + c[1]];
+        let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+        let best = found
+            .into_iter()
+            .map(|p| {
+                let corners = p.corners.map(to_frame);
+                let mx = corners.iter().map(|c| c[0]).sum::<f32>() / 4.0;
+                let my = corners.iter().map(|c| c[1]).sum::<f32>() / 4.0;
+                let off = (mx - cx).powi(2) + (my - cy).powi(2);
+                (off, mx, my, p.two_line, corners)
+            })
+            .filter(|&(_, mx, my, ..)| (x0..=x1).contains(&mx) && (y0..=y1).contains(&my))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(best.map(|(_, _, _, two_line, corners)| Peak {
+            score: peak.score,
+            two_line,
+            corners,
+        }))
     }
+
+    /// Plates found by the detector, corners in frame pixels, and the
+    /// detector input pixels per frame pixel.
+    fn detect(&mut self, img: Luma) -> Result<(Vec<Peak>, f64)> {
+        look(
+            &self.models.detector,
+            &mut self.image,
+            &mut self.letterbox,
+            img,
+            (DET_W, DET_H),
+            self.threshold,
+        )
+    }
+}
+
+/// One look by the detector `plan`: `img` letterboxed into `input` (of
+/// `size`, reused from run to run) and run. Returns the plates found above
+/// `threshold`, grown by [`WIDEN`], corners in `img` pixels, and the input
+/// pixels per `img` pixel.
+fn look(
+    plan: &models::Plan,
+    input: &mut Arc<Tensor>,
+    letterbox: &mut Letterbox,
+    img: Luma,
+    (in_w, in_h): (usize, usize),
+    threshold: f32,
+) -> Result<(Vec<Peak>, f64)> {
+    let tensor = match Arc::get_mut(input) {
+        Some(t) => t,
+        None => {
+            // Still held by a run that failed half way: start afresh.
+            *input = Arc::new(Tensor::zero::<f32>(&[1, 1, in_h, in_w])?);
+            Arc::get_mut(input).context("a fresh tensor is unshared")?
+        }
+    };
+    let mut view = tensor.try_as_plain_ram_mut()?;
+    let place = letterbox.run(
+        img.data,
+        img.w,
+        img.h,
+        view.as_slice_mut::<f32>()?,
+        in_w,
+        in_h,
+    );
+    let out = plan.run(tvec![input.clone().into_tvalue()])?;
+    let maps = out.first().context("the detector gave no output")?;
+    let maps = maps.try_as_plain_ram()?.as_slice::<f32>()?;
+    let cells = |n: usize| n.div_ceil(decode::STRIDE as usize);
+    let mut peaks = decode::peaks(
+        maps,
+        cells(in_w),
+        cells(in_h),
+        cells(place.width),
+        cells(place.height),
+        threshold,
+        SAME_PLATE_IOU,
+        MAX_PLATES,
+    );
+    let s = place.scale as f32;
+    for p in &mut peaks {
+        p.corners = p.widened(WIDEN, WIDEN).map(|[x, y]| [x / s, y / s]);
+    }
+    Ok((peaks, place.scale))
 }
 
 /// For each of `plates` plates, the reading (plate index, (sureness,
@@ -312,10 +433,15 @@ fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<(f32, Pla
 impl Recogniser for NeuralRecogniser {
     fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
         self.guarded(frame, |engine, img| {
-            let peaks = engine.detect(img)?;
+            let (peaks, scale) = engine.detect(img)?;
             if peaks.is_empty() {
                 return Ok(Vec::new());
             }
+            let peaks = if engine.close_ups {
+                engine.refine(img, peaks, scale)?
+            } else {
+                peaks
+            };
             engine.read(img, &peaks, &READ_VARIANTS)
         })
     }

@@ -9,7 +9,9 @@ use anyhow::{Context as _, Result, bail};
 use tract_onnx::prelude::*;
 
 use super::decode::MAP_CHANNELS;
-use super::{DET_H, DET_W, MAP_H, MAP_W, READ_CLASSES, READ_COLUMNS, READ_H, READ_W};
+use super::{
+    DET_H, DET_W, MAP_H, MAP_W, READ_CLASSES, READ_COLUMNS, READ_H, READ_W, ZOOM_H, ZOOM_W,
+};
 
 /// File names in a model directory.
 pub const DETECTOR_FILE: &str = "detector.onnx";
@@ -17,7 +19,7 @@ pub const READER_FILE: &str = "reader.onnx";
 /// Where the Debian package installs the models.
 pub const INSTALLED_MODELS: &str = "/usr/share/anprd/models";
 
-type Plan = Arc<TypedSimplePlan>;
+pub(super) type Plan = Arc<TypedSimplePlan>;
 
 /// The directory models are loaded from when none is configured: the
 /// installed one when it holds a detector, else the source tree's `models/`
@@ -34,6 +36,8 @@ pub fn default_models_dir() -> PathBuf {
 /// Both networks, optimised for this machine; shared by all recognisers.
 pub struct NeuralModels {
     pub(super) detector: Plan,
+    /// The same detector for a close-up around one plate (ZOOM_W×ZOOM_H).
+    pub(super) zoom: Plan,
     pub(super) reader: Plan,
     version: String,
     dir: PathBuf,
@@ -64,6 +68,15 @@ impl NeuralModels {
             &dir.join(DETECTOR_FILE),
             &[1, MAP_CHANNELS, MAP_H, MAP_W],
         )?;
+        // The detector is fully convolutional: a second plan at the close-up size.
+        let zoom = plan_from(&det_bytes, &dir.join(DETECTOR_FILE), |_| {
+            Ok(f32::fact([1, 1, ZOOM_H, ZOOM_W]).into())
+        })?;
+        check_output(
+            &zoom,
+            &dir.join(DETECTOR_FILE),
+            &[1, MAP_CHANNELS, ZOOM_H / 4, ZOOM_W / 4],
+        )?;
         let (reader, read_bytes) = load_plan(&dir.join(READER_FILE), |model| {
             let n = model.sym("N").to_dim();
             Ok(f32::fact(&[n, 1.to_dim(), READ_H.to_dim(), READ_W.to_dim()]).into())
@@ -87,6 +100,7 @@ impl NeuralModels {
         crate::status::set_model_version(&version);
         let models = NeuralModels {
             detector,
+            zoom,
             reader,
             version,
             dir: dir.to_path_buf(),
@@ -118,7 +132,17 @@ fn load_plan(
 ) -> Result<(Plan, Vec<u8>)> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read the model {}", path.display()))?;
-    let plan = (|| {
+    let plan = plan_from(&bytes, path, input)?;
+    Ok((plan, bytes))
+}
+
+/// Parses and optimises the model in `bytes` (read from `path`) for `input`.
+fn plan_from(
+    bytes: &[u8],
+    path: &Path,
+    input: impl FnOnce(&InferenceModel) -> TractResult<InferenceFact>,
+) -> Result<Plan> {
+    (|| {
         let model = tract_onnx::onnx().model_for_read(&mut &bytes[..])?;
         let fact = input(&model)?;
         model
@@ -131,8 +155,7 @@ fn load_plan(
             "{}: not a model of the expected shape (training/nets.py)",
             path.display()
         )
-    })?;
-    Ok((plan, bytes))
+    })
 }
 
 /// Fails unless the plan's single output has exactly `want` as its shape.

@@ -1,0 +1,73 @@
+//! How much the detector's corners cost the reader: exact reads (no plate
+//! rules, O and 0 equal) from the true corners and from the detector, by
+//! plate width, on a directory written by `anprd-synth plates`.
+//!
+//!     cargo run --release --example true_corners -- DIR [MODELS_DIR] [--no-close-ups]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anprd::recognise::Recogniser;
+use anprd::recognise::neural::{NeuralModels, NeuralRecogniser};
+
+fn normalise(s: &str) -> String {
+    s.to_uppercase().replace('O', "0").replace(' ', "")
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let close_ups = !args.iter().any(|a| a == "--no-close-ups");
+    let mut paths = args.iter().filter(|a| !a.starts_with("--"));
+    let dir = Path::new(paths.next().expect("usage: true_corners DIR [MODELS_DIR]"));
+    let models = NeuralModels::load(Path::new(paths.next().map_or("models", |s| s.as_str())))?;
+    let mut engine = NeuralRecogniser::new(models);
+    engine.set_close_ups(close_ups);
+    // By width band: pictures, exact from the true corners, exact from the detector.
+    let mut bands = BTreeMap::<&str, [usize; 3]>::new();
+    for line in std::fs::read_to_string(dir.join("labels.jsonl"))?.lines() {
+        let label: serde_json::Value = serde_json::from_str(line)?;
+        let file = dir.join(label["file"].as_str().unwrap_or_default());
+        let frame = anprd::recognise::image_file::load_luma(&file)?;
+        let truth = normalise(label["text"].as_str().unwrap_or_default());
+        let corner = |i: usize, j: usize| label["corners"][i][j].as_f64().unwrap_or(0.0) as f32;
+        let quad = [0, 1, 2, 3].map(|i| [corner(i, 0), corner(i, 1)]);
+        let two_line = label["two_line"].as_bool().unwrap_or(false);
+        let from_truth = engine
+            .read_quads(&frame, &[(quad, two_line)])
+            .first()
+            .is_some_and(|p| normalise(&p.text) == truth);
+        let b = [0, 1, 2, 3].map(|i| label["box"][i].as_u64().unwrap_or(0) as u32);
+        let (cx, cy) = (b[0] + b[2] / 2, b[1] + b[3] / 2);
+        let from_detector = engine
+            .recognise(&frame)
+            .iter()
+            .filter(|p| {
+                let [x, y, w, h] = p.plate_box;
+                (x..=x + w).contains(&cx) && (y..=y + h).contains(&cy)
+            })
+            .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+            .is_some_and(|p| normalise(&p.text) == truth);
+        let width = label["width_px"].as_f64().unwrap_or(0.0);
+        let band = match width {
+            w if w < 80.0 => "  60-80 px",
+            w if w < 120.0 => " 80-120 px",
+            w if w < 200.0 => "120-200 px",
+            _ => "200-400 px",
+        };
+        for key in ["       all", band] {
+            let tally = bands.entry(key).or_default();
+            tally[0] += 1;
+            tally[1] += usize::from(from_truth);
+            tally[2] += usize::from(from_detector);
+        }
+    }
+    let pct = |a: usize, n: usize| 100.0 * a as f64 / n.max(1) as f64;
+    for (band, [n, truth, detector]) in bands {
+        println!(
+            "{band}: {n:5} plates, exact from the true corners {:5.1} %, from the detector {:5.1} %",
+            pct(truth, n),
+            pct(detector, n)
+        );
+    }
+    Ok(())
+}
