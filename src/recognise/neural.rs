@@ -72,9 +72,9 @@ const MIN_CHARS: usize = 2;
 /// (a 60 px plate is 20 px wide in the 640-wide input of a 1080p frame):
 /// read from the true corners the reader got 96.0 % of a generated
 /// validation set (anprd-synth seed 515151, 600 pictures, no plate rules),
-/// from the whole-frame corners 86.5 %, with close-ups 91.2 % (plates under
-/// 80 px: 72.6 → 82.1 % at a gain of 1.2). Plate widths of 96–144 input
-/// pixels and gains of 0.9–2.0 all scored within 0.5 % of that.
+/// from the whole-frame corners 86.5 %, with close-ups 90.7 % (plates under
+/// 80 px: 72.6 → 82.1 %). Plate widths of 96–144 input pixels and gains of
+/// 0.9–2.0 all scored within 0.5 % of that.
 pub(crate) const ZOOM_W: usize = 256;
 pub(crate) const ZOOM_H: usize = 128;
 const ZOOM_PLATE: f64 = 128.0;
@@ -331,8 +331,8 @@ impl NeuralRecogniser {
     }
 }
 
-/// One look by the detector `plan`: `img` letterboxed into `input` (of
-/// `size`, reused from run to run) and run. Returns the plates found above
+/// One look by the detector `plan`: `img` letterboxed into `input` (`in_w`
+/// × `in_h`, reused from run to run) and run. Returns the plates found above
 /// `threshold`, grown by [`WIDEN`], corners in `img` pixels, and the input
 /// pixels per `img` pixel.
 fn look(
