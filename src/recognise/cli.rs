@@ -39,7 +39,16 @@ pub fn engine_with(
     no_rules: bool,
     args: &EngineArgs,
 ) -> Result<Box<dyn Recogniser>, ExitCode> {
-    let section = section(config)?;
+    engine_from(config, &section(config)?, no_rules, args)
+}
+
+/// [`engine_with`] for the `section` already loaded from `config`.
+fn engine_from(
+    config: &Path,
+    section: &RecogniseConfig,
+    no_rules: bool,
+    args: &EngineArgs,
+) -> Result<Box<dyn Recogniser>, ExitCode> {
     let kind = args.engine.unwrap_or(section.engine);
     let models = args.models.as_deref().or(section.models.as_deref());
     let engine = match Engines::load(kind, models) {
@@ -76,13 +85,15 @@ fn section(config: &Path) -> Result<RecogniseConfig, ExitCode> {
 /// `anprd eval` with the engine `args` choose; reads are also scored as the
 /// daemon would keep them (recognise.min_confidence).
 pub fn eval(config: &Path, dirs: &[PathBuf], no_rules: bool, args: &EngineArgs) -> ExitCode {
-    let (mut engine, kept_from) = match engine_with(config, no_rules, args)
-        .and_then(|e| section(config).map(|s| (e, s.min_confidence)))
-    {
+    let section = match section(config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut engine = match engine_from(config, &section, no_rules, args) {
         Ok(e) => e,
         Err(code) => return code,
     };
-    match super::eval::run_dirs(engine.as_mut(), dirs, kept_from) {
+    match super::eval::run_dirs(engine.as_mut(), dirs, section.min_confidence) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("\nanprd eval: {e:#}");
