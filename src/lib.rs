@@ -20,6 +20,7 @@ pub mod group;
 pub mod health;
 pub mod imaging;
 pub mod logging;
+pub mod memory;
 pub mod notify;
 pub mod pipeline;
 pub mod plate;

@@ -30,6 +30,7 @@ use crate::config::{CameraConfig, Config};
 use crate::forward;
 use crate::group::Grouper;
 use crate::health::{CameraStats, Stats, bump};
+use crate::memory::{self, Trimmer};
 use crate::recognise::Recogniser;
 use crate::recognise::gate::Gate;
 use crate::record::{Read, now_millis};
@@ -57,6 +58,8 @@ pub struct Pipeline {
     stop_capture: Arc<AtomicBool>,
     cameras: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
+    /// Hands freed frames and tensors back to the system (see [`memory`]).
+    _trimmer: Trimmer,
 }
 
 impl Pipeline {
@@ -140,6 +143,8 @@ impl Pipeline {
         }
         // The workers hold the only senders now: the writer ends when they do.
         drop(reads_tx);
+        let trimmer = Trimmer::start(memory::TRIM_EVERY)
+            .context("cannot start the memory trimming thread")?;
         Ok(Pipeline {
             stats,
             spool,
@@ -147,6 +152,7 @@ impl Pipeline {
             stop_capture,
             cameras: threads,
             writer,
+            _trimmer: trimmer,
         })
     }
 
