@@ -1,8 +1,9 @@
 //! How much the detector's corners cost the reader: exact reads (no plate
 //! rules, O and 0 equal) from the true corners and from the detector, by
-//! plate width, on a directory written by `anprd-synth plates`.
+//! plate width, kind (lines, colour, infrared) and format, on a directory
+//! written by `anprd-synth plates`.
 //!
-//!     cargo run --release --example true_corners -- DIR [MODELS_DIR] [--no-close-ups]
+//!     cargo run --release --example true_corners -- DIR [MODELS_DIR] [--no-close-ups] [--no-deskew]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,8 +23,9 @@ fn main() -> anyhow::Result<()> {
     let models = NeuralModels::load(Path::new(paths.next().map_or("models", |s| s.as_str())))?;
     let mut engine = NeuralRecogniser::new(models);
     engine.set_close_ups(close_ups);
+    engine.set_deskew(!args.iter().any(|a| a == "--no-deskew"));
     // By width band: pictures, exact from the true corners, exact from the detector.
-    let mut bands = BTreeMap::<&str, [usize; 3]>::new();
+    let mut bands = BTreeMap::<String, [usize; 3]>::new();
     for line in std::fs::read_to_string(dir.join("labels.jsonl"))?.lines() {
         let label: serde_json::Value = serde_json::from_str(line)?;
         let file = dir.join(label["file"].as_str().unwrap_or_default());
@@ -54,7 +56,18 @@ fn main() -> anyhow::Result<()> {
             w if w < 200.0 => "120-200 px",
             _ => "200-400 px",
         };
-        for key in ["       all", band] {
+        let kind = format!(
+            "{}{} {}",
+            if two_line { "two-line " } else { "" },
+            label["colour"].as_str().unwrap_or("?"),
+            if label["ir"].as_bool().unwrap_or(false) {
+                "infrared"
+            } else {
+                ""
+            }
+        );
+        let format = label["format"].as_str().unwrap_or("?").to_string();
+        for key in ["       all".to_string(), band.to_string(), kind, format] {
             let tally = bands.entry(key).or_default();
             tally[0] += 1;
             tally[1] += usize::from(from_truth);

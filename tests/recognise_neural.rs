@@ -400,3 +400,53 @@ fn small_plates_get_their_corners_from_a_close_up() {
         "{fine} px with close-ups, {coarse} without"
     );
 }
+
+#[test]
+fn turned_plates_get_turned_quads() {
+    // The plate's turn in degrees, from its top and bottom edges.
+    fn angle(q: &[[f32; 2]; 4]) -> f32 {
+        let top = (q[1][1] - q[0][1]).atan2(q[1][0] - q[0][0]);
+        let bottom = (q[2][1] - q[3][1]).atan2(q[2][0] - q[3][0]);
+        ((top + bottom) / 2.0).to_degrees()
+    }
+    // Generated pictures whose one-line plate is turned by 7° or more.
+    let mut samples = Vec::new();
+    let mut rng = SplitMix64::new(77);
+    while samples.len() < 8 {
+        let s = anprd::plate::sample::generate(&mut rng, 1280, 720);
+        if !s.two_line && angle(&s.corners).abs() >= 7.0 && s.width_px >= 100.0 {
+            samples.push(s);
+        }
+    }
+    let mut engine = NeuralRecogniser::new(models());
+    let mut error = |deskew: bool| {
+        engine.set_deskew(deskew);
+        let (mut sum, mut n) = (0.0f32, 0);
+        for s in &samples {
+            let f = frame(s.image.width, s.image.height, s.image.data.clone());
+            let plates = engine.recognise(&f);
+            check(&f, &plates);
+            let [x, y, w, h] = s.plate_box.map(|v| v as f32);
+            let (cx, cy) = (x + w / 2.0, y + h / 2.0);
+            let Some(found) = plates.iter().find(|c| {
+                let [x, y, bw, bh] = c.plate_box.map(|v| v as f32);
+                (x..=x + bw).contains(&cx) && (y..=y + bh).contains(&cy)
+            }) else {
+                continue;
+            };
+            sum += (angle(&found.corners) - angle(&s.corners)).abs();
+            n += 1;
+        }
+        (sum / n.max(1) as f32, n)
+    };
+    let (level, n_level) = error(false);
+    let (turned, n_turned) = error(true);
+    eprintln!(
+        "mean angle error {level:.2}° without deskewing ({n_level} plates), {turned:.2}° with ({n_turned})"
+    );
+    assert!(n_turned >= 6, "{n_turned} of 8 plates found");
+    assert!(
+        turned < 2.0 && turned < 0.5 * level,
+        "{turned}° deskewed, {level}° not"
+    );
+}

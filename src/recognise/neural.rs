@@ -29,6 +29,7 @@ use super::{PlateCandidate, Recogniser};
 use crate::capture::Frame;
 
 mod decode;
+mod deskew;
 mod letterbox;
 mod models;
 mod warp;
@@ -111,6 +112,9 @@ pub struct NeuralRecogniser {
     zoom_box: Letterbox,
     zoom_image: Arc<Tensor>,
     close_ups: bool,
+    /// Scratch for measuring each plate's turn (see [`deskew`]).
+    skew_grid: Vec<f32>,
+    deskew: bool,
     /// Said once per engine that a model failed to run.
     warned: bool,
 }
@@ -131,6 +135,8 @@ impl NeuralRecogniser {
                 Tensor::zero::<f32>(&[1, 1, ZOOM_H, ZOOM_W]).expect("a plain f32 tensor"),
             ),
             close_ups: true,
+            skew_grid: Vec::new(),
+            deskew: true,
             warned: false,
         }
     }
@@ -139,6 +145,11 @@ impl NeuralRecogniser {
     /// measuring what they bring.
     pub fn set_close_ups(&mut self, on: bool) {
         self.close_ups = on;
+    }
+
+    /// Turns deskewing off (on by default); for measuring what it brings.
+    pub fn set_deskew(&mut self, on: bool) {
+        self.deskew = on;
     }
 
     /// Changes the detector threshold (default [`DETECT_THRESHOLD`]); for
@@ -443,11 +454,16 @@ impl Recogniser for NeuralRecogniser {
             if peaks.is_empty() {
                 return Ok(Vec::new());
             }
-            let peaks = if engine.close_ups {
+            let mut peaks = if engine.close_ups {
                 engine.refine(img, peaks, scale)?
             } else {
                 peaks
             };
+            if engine.deskew {
+                for peak in &mut peaks {
+                    peak.corners = deskew::deskewed(img, &peak.corners, &mut engine.skew_grid);
+                }
+            }
             engine.read(img, &peaks, &READ_VARIANTS)
         })
     }
