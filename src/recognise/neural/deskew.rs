@@ -7,7 +7,8 @@
 //! pixels, though: the plate's edges and its rows of characters are straight
 //! lines. Projected along the right angle, the plate's rows make the sharpest
 //! profile, the standard way scanned text is deskewed. On the same pictures
-//! this measures the turn to within 0.5° on average (the quads alone: 4.5°).
+//! the angle's mean error falls from 4.5° to about 0.5°, and exact reads
+//! rise from 90.7 to 93.5 % (models/README.md).
 
 use super::warp::{Luma, warp};
 
