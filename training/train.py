@@ -215,17 +215,33 @@ def focal(logit, heat):
     return (pl.sum() + nl.sum()) / pos.sum().clamp(min=1)
 
 
-def train_detector(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=3e-3):
+def edges(c):
+    """Top, bottom, left and right edge vectors of corner maps (N, 8, H, W),
+    corners clockwise from top left as x, y pairs."""
+    p = [c[:, 2 * k:2 * k + 2] for k in range(4)]
+    return torch.cat([p[1] - p[0], p[2] - p[3], p[3] - p[0], p[2] - p[1]], 1)
+
+
+def train_detector(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=3e-3, also=(), edge_weight=0.0):
     x = np.load(os.path.join(data, "detector.npy"), mmap_mode="r")
     meta = json.load(open(os.path.join(data, "detector.json")))
     n = len(meta)
     val = np.arange(n - max(200, n // 40), n)
     tr = np.arange(0, val[0])
-    if os.path.exists(os.path.join(data, "detector_rs.npy")):  # pictures of anprd's own renderer
-        x = np.concatenate([np.asarray(x), np.load(os.path.join(data, "detector_rs.npy"))])
-        rs = json.load(open(os.path.join(data, "detector_rs.json")))
-        meta = meta + rs
-        tr = np.concatenate([tr, np.arange(n, n + len(rs))])
+    # More pictures to train on (all of them: validation stays data's tail),
+    # then anprd's own renderer's.
+    more = [(os.path.join(d, "detector.npy"), os.path.join(d, "detector.json")) for d in also]
+    if os.path.exists(os.path.join(data, "detector_rs.npy")):
+        more.append((os.path.join(data, "detector_rs.npy"), os.path.join(data, "detector_rs.json")))
+    if more:
+        xs = [np.asarray(x)]
+        for npy, js in more:
+            start = sum(len(a) for a in xs)
+            xs.append(np.load(npy))
+            meta = meta + json.load(open(js))
+            tr = np.concatenate([tr, np.arange(start, start + len(xs[-1]))])
+        x = np.concatenate(xs)
+        del xs
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = nets.Detector().to(DEV)
@@ -246,12 +262,18 @@ def train_detector(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=3e-
         lt = (F.binary_cross_entropy_with_logits(out[:, 1], two, reduction="none") * m).sum() / m.sum().clamp(min=1)
         lr_ = ((out[:, 2:] - reg).abs().sum(1) * rw).sum() / m.sum().clamp(min=1)
         loss = lh + lt + lr_
+        if edge_weight:
+            # The quad's shape on its own: a corner loss alone lets the
+            # shared offset dominate, and rounds 1-2 never learnt rotation.
+            le = ((edges(out[:, 2:]) - edges(reg)).abs().sum(1) * rw).sum() / m.sum().clamp(min=1)
+            loss = loss + edge_weight * le
         opt.zero_grad()
         loss.backward()
         opt.step()
         step += 1
         if step % 100 == 0:
             print(f"detector step {step} heat {lh.item():.3f} two {lt.item():.3f} corners {lr_.item():.3f} "
+                  f"edges {le.item() if edge_weight else 0:.3f} "
                   f"lr {lr:.5f} {time.time() - t0:.0f}s", flush=True)
     rec = eval_detector(model, x, meta, val)
     print(f"detector done: {step} steps, {step * bs} crops, val recall {rec}", flush=True)
@@ -261,20 +283,25 @@ def train_detector(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=3e-
 
 def eval_detector(model, x, meta, idx, thr=0.3):
     """Share of plates with a peak above thr whose decoded corners' box
-    overlaps the true box with IoU >= 0.5; and false peaks per image."""
+    overlaps the true box with IoU >= 0.5; false peaks per image; and, over
+    the plates found, how the quads' angle follows the true one (slope of a
+    least-squares fit: 1 when the detector turns its quads, 0 when it keeps
+    them level) and its mean error in degrees."""
     model.eval()
     found = total = false = 0
+    angles = []
     with torch.no_grad():
         for j in idx:
             out = model(torch.from_numpy(np.array(x[j])).float().div(255)[None, None].to(DEV))[0].cpu()
             hm = torch.sigmoid(out[0])
             mx = F.max_pool2d(hm[None, None], 3, 1, 1)[0, 0]
             peaks = ((hm == mx) & (hm > thr)).nonzero().tolist()
-            boxes = []
+            boxes, quads = [], []
             for cy, cx in peaks:
                 pts = [((cx + 0.5) * S + out[2 + 2 * k, cy, cx].item() * nets.CORNER_SCALE,
                         (cy + 0.5) * S + out[3 + 2 * k, cy, cx].item() * nets.CORNER_SCALE) for k in range(4)]
                 xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+                quads.append(pts)
                 boxes.append((min(xs), min(ys), max(xs), max(ys)))
             used = set()
             for corners, _ in meta[j]:
@@ -284,9 +311,19 @@ def eval_detector(model, x, meta, idx, thr=0.3):
                 for bi, b in enumerate(boxes):
                     if bi not in used and iou(b, tb) >= 0.5:
                         used.add(bi); found += 1
+                        angles.append((angle(c), angle(np.array(quads[bi]))))
                         break
             false += len(boxes) - len(used)
-    return {"recall": found / max(total, 1), "false_per_image": false / len(idx)}
+    a = np.array(angles).reshape(-1, 2)
+    slope = float(np.polyfit(a[:, 0], a[:, 1], 1)[0]) if len(a) > 2 else float("nan")
+    return {"recall": found / max(total, 1), "false_per_image": false / len(idx),
+            "angle_slope": round(slope, 3), "angle_error_deg": round(float(np.abs(a[:, 0] - a[:, 1]).mean()), 2)}
+
+
+def angle(c):
+    """Mean angle of a quad's top and bottom edges, in degrees."""
+    top, bottom = c[1] - c[0], c[2] - c[3]
+    return math.degrees((math.atan2(top[1], top[0]) + math.atan2(bottom[1], bottom[0])) / 2)
 
 
 def iou(a, b):
@@ -309,6 +346,10 @@ def main():
     ap.add_argument("--corner-error", action="store_true",
                     help="reader: also shift and scale crops as a detector's corner error would")
     ap.add_argument("--lr", type=float, help="peak learning rate (default 2e-3 reader, 3e-3 detector; lower to fine-tune)")
+    ap.add_argument("--also", action="append", default=[],
+                    help="detector: also train on this data directory's pictures (repeatable)")
+    ap.add_argument("--edge-weight", type=float, default=0.0,
+                    help="detector: weight of a loss on the quad's edge vectors (its shape and rotation)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -316,7 +357,8 @@ def main():
     if a.which == "reader":
         train_reader(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, geometry=a.corner_error, **extra)
     else:
-        train_detector(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, **extra)
+        train_detector(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, also=a.also,
+                       edge_weight=a.edge_weight, **extra)
 
 
 if __name__ == "__main__":
