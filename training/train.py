@@ -316,8 +316,9 @@ def eval_detector(model, x, meta, idx, thr=0.3):
             false += len(boxes) - len(used)
     a = np.array(angles).reshape(-1, 2)
     slope = float(np.polyfit(a[:, 0], a[:, 1], 1)[0]) if len(a) > 2 else float("nan")
+    error = float(np.abs(a[:, 0] - a[:, 1]).mean()) if len(a) else float("nan")
     return {"recall": found / max(total, 1), "false_per_image": false / len(idx),
-            "angle_slope": round(slope, 3), "angle_error_deg": round(float(np.abs(a[:, 0] - a[:, 1]).mean()), 2)}
+            "angle_slope": round(slope, 3), "angle_error_deg": round(error, 2)}
 
 
 def angle(c):
