@@ -4,6 +4,9 @@
 //! written by `anprd-synth plates`.
 //!
 //!     cargo run --release --example true_corners -- DIR [MODELS_DIR] [--no-close-ups] [--no-deskew]
+//!         [--sure-enough=S]
+//!
+//! Also prints the detector path's mean time per picture.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,12 +21,20 @@ fn normalise(s: &str) -> String {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let close_ups = !args.iter().any(|a| a == "--no-close-ups");
+    let sure_enough: Option<f32> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--sure-enough="))
+        .map(|v| v.parse().expect("--sure-enough=S takes a number"));
     let mut paths = args.iter().filter(|a| !a.starts_with("--"));
     let dir = Path::new(paths.next().expect("usage: true_corners DIR [MODELS_DIR]"));
     let models = NeuralModels::load(Path::new(paths.next().map_or("models", |s| s.as_str())))?;
     let mut engine = NeuralRecogniser::new(models);
     engine.set_close_ups(close_ups);
     engine.set_deskew(!args.iter().any(|a| a == "--no-deskew"));
+    if let Some(s) = sure_enough {
+        engine.set_sure_enough(s);
+    }
+    let mut detector_time = std::time::Duration::ZERO;
     // By width band: pictures, exact from the true corners, exact from the detector.
     let mut bands = BTreeMap::<String, [usize; 3]>::new();
     for line in std::fs::read_to_string(dir.join("labels.jsonl"))?.lines() {
@@ -40,8 +51,10 @@ fn main() -> anyhow::Result<()> {
             .is_some_and(|p| normalise(&p.text) == truth);
         let b = [0, 1, 2, 3].map(|i| label["box"][i].as_u64().unwrap_or(0) as u32);
         let (cx, cy) = (b[0] + b[2] / 2, b[1] + b[3] / 2);
-        let from_detector = engine
-            .recognise(&frame)
+        let started = std::time::Instant::now();
+        let plates = engine.recognise(&frame);
+        detector_time += started.elapsed();
+        let from_detector = plates
             .iter()
             .filter(|p| {
                 let [x, y, w, h] = p.plate_box;
@@ -75,6 +88,11 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let pct = |a: usize, n: usize| 100.0 * a as f64 / n.max(1) as f64;
+    let pictures = bands.get("       all").map_or(0, |t| t[0]);
+    println!(
+        "detector path: {:.2} ms per picture (mean, decoding excluded)",
+        detector_time.as_secs_f64() * 1e3 / pictures.max(1) as f64
+    );
     for (band, [n, truth, detector]) in bands {
         println!(
             "{band}: {n:5} plates, exact from the true corners {:5.1} %, from the detector {:5.1} %",

@@ -88,6 +88,9 @@ pub struct RecogniseConfig {
     /// Most look-alike characters (O/0, I/1, …) fixed in one read.
     #[serde(default = "default_max_fixes")]
     pub max_fixes: usize,
+    /// Only characters read less surely than this are fixed as look-alikes.
+    #[serde(default = "default_fix_below")]
+    pub fix_below: f32,
     /// The recognition engine: `neural` (the ONNX models) or `classic`.
     #[serde(default)]
     pub engine: crate::recognise::EngineKind,
@@ -118,6 +121,7 @@ impl RecogniseConfig {
             self.unmatched,
             self.max_fixes,
         )
+        .map(|rules| rules.with_fix_below(self.fix_below))
     }
 }
 
@@ -129,6 +133,9 @@ fn default_unmatched() -> crate::recognise::rules::Unmatched {
 }
 fn default_max_fixes() -> usize {
     crate::recognise::rules::DEFAULT_MAX_FIXES
+}
+fn default_fix_below() -> f32 {
+    crate::recognise::rules::DEFAULT_FIX_BELOW
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -319,6 +326,7 @@ impl Default for RecogniseConfig {
             patterns: Vec::new(),
             unmatched: default_unmatched(),
             max_fixes: default_max_fixes(),
+            fix_below: default_fix_below(),
             engine: crate::recognise::EngineKind::default(),
             models: None,
         }
@@ -748,6 +756,12 @@ impl Config {
             bad(
                 vec![Key("recognise"), Key("max_fixes")],
                 format!("must be between 0 and 4, not {}", r.max_fixes),
+            );
+        }
+        if !(0.0..=1.0).contains(&r.fix_below) {
+            bad(
+                vec![Key("recognise"), Key("fix_below")],
+                format!("must be between 0 and 1, not {}", r.fix_below),
             );
         }
     }

@@ -166,6 +166,66 @@ fn unmatched_reads_are_flagged_or_rejected_by_policy() {
     assert_eq!(plates[0].text, "AB10CDE");
 }
 
+/// A candidate whose characters the engine read with `confidence` each.
+fn read_as(text: &str, confidence: &[f32]) -> PlateCandidate {
+    PlateCandidate {
+        char_confidence: confidence.to_vec(),
+        ..cand(text)
+    }
+}
+
+#[test]
+fn only_characters_read_unsurely_are_fixed() {
+    // A French mark (AB-125-CD) read surely keeps its 5, fits no UK format
+    // and is flagged, instead of becoming the UK mark AB12 SCD.
+    let sure = [1.0; 7];
+    let mut plates = vec![read_as("AB125CD", &sure)];
+    PlateRules::uk().apply(&mut plates);
+    assert_eq!(plates[0].text, "AB125CD");
+    assert_eq!(plates[0].format, None);
+
+    // The same characters with the 5 read doubtfully: a misread S.
+    let mut unsure = sure;
+    unsure[4] = 0.6;
+    let mut plates = vec![read_as("AB125CD", &unsure)];
+    PlateRules::uk().apply(&mut plates);
+    assert_eq!(plates[0].text, "AB12SCD");
+    assert_eq!(plates[0].format.as_deref(), Some("uk-current"));
+
+    // Only the unsure position may change: a sure O in the digits stays
+    // and the read fits nothing; an unsure one there is fixed.
+    let mut conf = [1.0; 7];
+    conf[4] = 0.6;
+    let mut plates = vec![read_as("AB1O5CD", &conf)];
+    PlateRules::uk().apply(&mut plates);
+    assert_eq!(
+        (plates[0].text.as_str(), plates[0].format.as_deref()),
+        ("AB1O5CD", None)
+    );
+    conf[3] = 0.7;
+    let mut plates = vec![read_as("AB1O5CD", &conf)];
+    PlateRules::uk().apply(&mut plates);
+    assert_eq!(plates[0].text, "AB10SCD");
+
+    // The threshold is exclusive, 1 fixes whatever the engine's sureness,
+    // and a character without a confidence counts as unsure.
+    let at = |t: f32| {
+        let mut p = vec![read_as("AB125CD", &[0.8; 7])];
+        PlateRules::uk().with_fix_below(t).apply(&mut p);
+        p.remove(0).text
+    };
+    assert_eq!(at(0.8), "AB125CD");
+    assert_eq!(at(0.81), "AB12SCD");
+    let mut p = vec![read_as("AB125CD", &[1.0; 7])];
+    PlateRules::uk().with_fix_below(1.0).apply(&mut p);
+    assert_eq!(p[0].text, "AB12SCD");
+    let mut p = vec![read_as("AB125CD", &[1.0; 4])];
+    PlateRules::uk().apply(&mut p);
+    assert_eq!(p[0].text, "AB12SCD");
+    // Texts without confidences (judge) are fixed anywhere.
+    assert_eq!(PlateRules::uk().judge("AB125CD").text, "AB12SCD");
+}
+
 #[test]
 fn custom_country_patterns_are_data() {
     let custom = vec![
@@ -271,6 +331,16 @@ fn config_rules_are_checked_with_located_errors() {
     let e = parse("[recognise]\nformats = [\"uk\", \"mars\"]\n").unwrap_err();
     assert!(
         e.contains("recognise.formats[1]: unknown format \"mars\""),
+        "{e}"
+    );
+
+    let c = parse("[recognise]\nfix_below = 0.5\n").unwrap();
+    let mut plates = vec![read_as("AB125CD", &[0.8; 7])];
+    c.recognise.rules().unwrap().apply(&mut plates);
+    assert_eq!(plates[0].text, "AB125CD", "fix_below reaches the rules");
+    let e = parse("[recognise]\nfix_below = 1.5\n").unwrap_err();
+    assert!(
+        e.contains("recognise.fix_below: must be between 0 and 1, not 1.5"),
         "{e}"
     );
 
