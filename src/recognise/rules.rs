@@ -264,7 +264,8 @@ impl Pattern {
         fixable: impl Fn(usize) -> bool,
     ) -> Option<(String, Vec<usize>)> {
         let t = text.as_bytes();
-        let fix_cost = |j: usize, set: u64| fix_cost(t[j], set).filter(|&c| c == 0 || fixable(j));
+        // The fix cost of text position `j` in a slot allowing `set`.
+        let cost_at = |j: usize, set: u64| fix_cost(t[j], set).filter(|&c| c == 0 || fixable(j));
         // Slots: each token's required copies, then its optional ones.
         let mut slots: Vec<(u64, bool)> = Vec::new();
         for tok in &self.tokens {
@@ -285,7 +286,7 @@ impl Pattern {
             for j in (0..=nt).rev() {
                 let mut best = if optional { cost[at(s + 1, j)] } else { NO };
                 if j < nt
-                    && let Some(c) = fix_cost(j, set)
+                    && let Some(c) = cost_at(j, set)
                 {
                     let rest = cost[at(s + 1, j + 1)];
                     if rest != NO {
@@ -304,7 +305,7 @@ impl Pattern {
         while j < nt {
             let (set, optional) = slots[s];
             let here = cost[at(s, j)];
-            if let Some(c) = fix_cost(j, set)
+            if let Some(c) = cost_at(j, set)
                 && cost[at(s + 1, j + 1)] != NO
                 && cost[at(s + 1, j + 1)] + c == here
             {
