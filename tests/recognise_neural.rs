@@ -450,3 +450,58 @@ fn turned_plates_get_turned_quads() {
         "{turned}° deskewed, {level}° not"
     );
 }
+
+#[test]
+fn tiny_plates_the_first_look_doubts_get_a_second() {
+    // Plates 44 px wide in 1080p frames: 15 px in the whole-frame look,
+    // where many peak under the detector's threshold.
+    let (w, h) = (1920u32, 1080u32);
+    let mut engine = NeuralRecogniser::new(models());
+    let frames: Vec<(Frame, f32, f32)> = (1..=16u64)
+        .map(|seed| {
+            let mut rng = SplitMix64::new(seed);
+            let v = Vehicle::still(
+                &random_vrm(&mut rng),
+                PlateStyle::REAR,
+                random_body(&mut rng),
+            );
+            let (cx, cy) = (rng.range(0.2, 0.8) * w as f32, 0.6 * h as f32);
+            let p = PlatePlacement::centred(cx, cy, 44.0);
+            let mut img = Scene::new(w, h, seed).background().clone();
+            draw_vehicle(&mut img, &v, &p).unwrap();
+            (img.to_frame(seed, 0), cx, cy)
+        })
+        .collect();
+    let mut found = |second_looks: bool| -> Vec<bool> {
+        engine.set_second_looks(second_looks);
+        frames
+            .iter()
+            .map(|(f, cx, cy)| {
+                let plates = engine.recognise(f);
+                check(f, &plates);
+                plates.iter().any(|c| {
+                    let [x, y, bw, bh] = c.plate_box.map(|v| v as f32);
+                    (x..=x + bw).contains(cx) && (y..=y + bh).contains(cy)
+                })
+            })
+            .collect()
+    };
+    let once = found(false);
+    let twice = found(true);
+    let count = |v: &[bool]| v.iter().filter(|&&b| b).count();
+    eprintln!(
+        "{} of 16 tiny plates found in one look, {} with second looks",
+        count(&once),
+        count(&twice)
+    );
+    assert!(
+        once.iter().zip(&twice).all(|(a, b)| !a || *b),
+        "a second look lost a plate the first found"
+    );
+    assert!(count(&twice) > count(&once), "the second look found none");
+    // Nothing where there is no plate.
+    for seed in 1..=4 {
+        let f = noise(w, h, seed);
+        assert!(engine.recognise(&f).is_empty(), "a plate in noise");
+    }
+}

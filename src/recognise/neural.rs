@@ -44,6 +44,15 @@ use warp::Luma;
 pub const DETECT_THRESHOLD: f32 = 0.3;
 /// Most plates read in one frame.
 pub const MAX_PLATES: usize = 8;
+/// A peak below [`DETECT_THRESHOLD`] but above this is a plate only if the
+/// close-up (see [`ZOOM_W`]) finds one there above the threshold: a small
+/// plate is a few input pixels tall in the whole-frame look, and real
+/// photographs' small plates often peak under the threshold there while the
+/// close-up sees them plainly. Only peaks small enough for a close-up get
+/// this second look, at most [`MAX_SECOND_LOOKS`] per frame.
+const SECOND_LOOK: f32 = 0.1;
+/// Most weak peaks given a second look in one frame, strongest first.
+const MAX_SECOND_LOOKS: usize = 3;
 /// A plate overlapping a stronger one by more than this IoU is the same plate.
 const SAME_PLATE_IOU: f32 = 0.3;
 /// Above this two-line probability a plate is read as two lines.
@@ -122,6 +131,8 @@ pub struct NeuralRecogniser {
     zoom_box: Letterbox,
     zoom_image: Arc<Tensor>,
     close_ups: bool,
+    /// Whether weak peaks get a close-up (see [`SECOND_LOOK`]).
+    second_looks: bool,
     /// Scratch for measuring each plate's turn (see [`deskew`]).
     skew_grid: Vec<f32>,
     deskew: bool,
@@ -147,6 +158,7 @@ impl NeuralRecogniser {
                 Tensor::zero::<f32>(&[1, 1, ZOOM_H, ZOOM_W]).expect("a plain f32 tensor"),
             ),
             close_ups: true,
+            second_looks: true,
             skew_grid: Vec::new(),
             deskew: true,
             sure_enough: SURE_ENOUGH,
@@ -158,6 +170,12 @@ impl NeuralRecogniser {
     /// measuring what they bring.
     pub fn set_close_ups(&mut self, on: bool) {
         self.close_ups = on;
+    }
+
+    /// Turns the second look at weak peaks off (on by default; see
+    /// [`SECOND_LOOK`]); for measuring what it brings.
+    pub fn set_second_looks(&mut self, on: bool) {
+        self.second_looks = on;
     }
 
     /// Turns deskewing off (on by default); for measuring what it brings.
@@ -305,14 +323,44 @@ impl NeuralRecogniser {
         let mut out = Vec::with_capacity(peaks.len());
         for peak in peaks {
             let closer = self.close_up(img, &peak, scale)?;
-            out.push(closer.unwrap_or(peak));
+            out.push(match closer {
+                Some(closer) => Peak {
+                    score: peak.score,
+                    ..closer
+                },
+                None => peak,
+            });
         }
         Ok(out)
     }
 
-    /// The plate at `peak` as the detector sees it in a close-up, if the
-    /// close-up is worth taking and finds a plate whose centre lies in the
-    /// first look's box.
+    /// Adds to `plates` those among `weak` (peaks under the threshold,
+    /// strongest first) that a close-up finds above it, with the close-up's
+    /// corners and plate probability, unless they are a plate already
+    /// there; see [`SECOND_LOOK`].
+    fn second_look(
+        &mut self,
+        img: Luma,
+        plates: &mut Vec<Peak>,
+        weak: Vec<Peak>,
+        scale: f64,
+    ) -> Result<()> {
+        for peak in weak.into_iter().take(MAX_SECOND_LOOKS) {
+            if let Some(found) = self.close_up(img, &peak, scale)?
+                && plates.len() < MAX_PLATES
+                && plates
+                    .iter()
+                    .all(|p| decode::iou(p.bounds(), found.bounds()) <= SAME_PLATE_IOU)
+            {
+                plates.push(found);
+            }
+        }
+        Ok(())
+    }
+
+    /// The plate at `peak` as the detector sees it in a close-up (with the
+    /// close-up's plate probability), if the close-up is worth taking and
+    /// finds a plate whose centre lies in the first look's box.
     fn close_up(&mut self, img: Luma, peak: &Peak, scale: f64) -> Result<Option<Peak>> {
         let [x0, y0, x1, y1] = peak.bounds();
         let crop_w = (f64::from(x1 - x0) * ZOOM_W as f64 / ZOOM_PLATE).round() as usize;
@@ -355,27 +403,23 @@ impl NeuralRecogniser {
                 let mx = corners.iter().map(|c| c[0]).sum::<f32>() / 4.0;
                 let my = corners.iter().map(|c| c[1]).sum::<f32>() / 4.0;
                 let off = (mx - cx).powi(2) + (my - cy).powi(2);
-                (off, mx, my, p.two_line, corners)
+                (off, mx, my, p.clone(), corners)
             })
             .filter(|&(_, mx, my, ..)| (x0..=x1).contains(&mx) && (y0..=y1).contains(&my))
             .min_by(|a, b| a.0.total_cmp(&b.0));
-        Ok(best.map(|(_, _, _, two_line, corners)| Peak {
-            score: peak.score,
-            two_line,
-            corners,
-        }))
+        Ok(best.map(|(_, _, _, p, corners)| Peak { corners, ..p }))
     }
 
-    /// Plates found by the detector, corners in frame pixels, and the
-    /// detector input pixels per frame pixel.
-    fn detect(&mut self, img: Luma) -> Result<(Vec<Peak>, f64)> {
+    /// Peaks found by the detector above `threshold`, corners in frame
+    /// pixels, and the detector input pixels per frame pixel.
+    fn detect(&mut self, img: Luma, threshold: f32) -> Result<(Vec<Peak>, f64)> {
         look(
             &self.models.detector,
             &mut self.image,
             &mut self.letterbox,
             img,
             (DET_W, DET_H),
-            self.threshold,
+            threshold,
         )
     }
 }
@@ -512,15 +556,24 @@ fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<(f32, Pla
 impl Recogniser for NeuralRecogniser {
     fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
         self.guarded(frame, |engine, img| {
-            let (peaks, scale) = engine.detect(img)?;
+            let floor = if engine.close_ups && engine.second_looks {
+                SECOND_LOOK.min(engine.threshold)
+            } else {
+                engine.threshold
+            };
+            let (peaks, scale) = engine.detect(img, floor)?;
+            let (strong, weak): (Vec<Peak>, Vec<Peak>) =
+                peaks.into_iter().partition(|p| p.score > engine.threshold);
+            let mut peaks = if engine.close_ups {
+                let mut peaks = engine.refine(img, strong, scale)?;
+                engine.second_look(img, &mut peaks, weak, scale)?;
+                peaks
+            } else {
+                strong
+            };
             if peaks.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut peaks = if engine.close_ups {
-                engine.refine(img, peaks, scale)?
-            } else {
-                peaks
-            };
             if engine.deskew {
                 for peak in &mut peaks {
                     peak.corners = deskew::deskewed(img, &peak.corners, &mut engine.skew_grid);
