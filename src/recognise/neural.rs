@@ -44,12 +44,15 @@ use warp::Luma;
 pub const DETECT_THRESHOLD: f32 = 0.3;
 /// Most plates read in one frame.
 pub const MAX_PLATES: usize = 8;
-/// A peak below [`DETECT_THRESHOLD`] but above this is a plate only if the
-/// close-up (see [`ZOOM_W`]) finds one there above the threshold: a small
-/// plate is a few input pixels tall in the whole-frame look, and real
-/// photographs' small plates often peak under the threshold there while the
-/// close-up sees them plainly. Only peaks small enough for a close-up get
-/// this second look, at most [`MAX_SECOND_LOOKS`] per frame.
+/// A peak below [`DETECT_THRESHOLD`] but above this is a plate only if a
+/// close-up of it (see [`ZOOM_W`]) finds one there above the threshold. In
+/// real photographs plates often peak weakly in the whole-frame look while
+/// a close-up, centred and at the size the detector knows best, sees them
+/// plainly: small plates a few input pixels tall, and large ones beside
+/// badges and lettering that peak higher. Every weak peak may get this
+/// second look, whatever its size, at most [`MAX_SECOND_LOOKS`] per frame.
+/// OpenALPR US detected 85.6 → 89.2 %, BR 91.2 → 93.0 %; at 0.05 with five
+/// looks one more US plate for 3.7 ms more per generated picture.
 const SECOND_LOOK: f32 = 0.1;
 /// Most weak peaks given a second look in one frame, strongest first.
 const MAX_SECOND_LOOKS: usize = 3;
@@ -322,7 +325,7 @@ impl NeuralRecogniser {
     fn refine(&mut self, img: Luma, peaks: Vec<Peak>, scale: f64) -> Result<Vec<Peak>> {
         let mut out = Vec::with_capacity(peaks.len());
         for peak in peaks {
-            let closer = self.close_up(img, &peak, scale)?;
+            let closer = self.close_up(img, &peak, Some(scale))?;
             out.push(match closer {
                 Some(closer) => Peak {
                     score: peak.score,
@@ -346,7 +349,7 @@ impl NeuralRecogniser {
         scale: f64,
     ) -> Result<()> {
         for peak in weak.into_iter().take(MAX_SECOND_LOOKS) {
-            if let Some(found) = self.close_up(img, &peak, scale)?
+            if let Some(found) = self.close_up(img, &peak, None)?
                 && plates.len() < MAX_PLATES
                 && plates
                     .iter()
@@ -359,13 +362,15 @@ impl NeuralRecogniser {
     }
 
     /// The plate at `peak` as the detector sees it in a close-up (with the
-    /// close-up's plate probability), if the close-up is worth taking and
-    /// finds a plate whose centre lies in the first look's box.
-    fn close_up(&mut self, img: Luma, peak: &Peak, scale: f64) -> Result<Option<Peak>> {
+    /// close-up's plate probability), if the close-up finds a plate whose
+    /// centre lies in the first look's box. Given the first look's `scale`
+    /// (input pixels per frame pixel), only a close-up that sees the plate
+    /// [`ZOOM_GAIN`] times finer is worth taking; without it, any is.
+    fn close_up(&mut self, img: Luma, peak: &Peak, scale: Option<f64>) -> Result<Option<Peak>> {
         let [x0, y0, x1, y1] = peak.bounds();
         let crop_w = (f64::from(x1 - x0) * ZOOM_W as f64 / ZOOM_PLATE).round() as usize;
         let crop_h = crop_w * ZOOM_H / ZOOM_W;
-        if crop_h < 2 || (ZOOM_W as f64 / crop_w as f64) < scale * ZOOM_GAIN {
+        if crop_h < 2 || scale.is_some_and(|s| (ZOOM_W as f64 / crop_w as f64) < s * ZOOM_GAIN) {
             return Ok(None);
         }
         // The crop, centred on the plate; beyond the frame's edge the edge
