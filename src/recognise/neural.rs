@@ -346,7 +346,6 @@ impl NeuralRecogniser {
         img: Luma,
         plates: &mut Vec<Peak>,
         weak: Vec<Peak>,
-        scale: f64,
     ) -> Result<()> {
         for peak in weak.into_iter().take(MAX_SECOND_LOOKS) {
             if let Some(found) = self.close_up(img, &peak, None)?
@@ -571,7 +570,7 @@ impl Recogniser for NeuralRecogniser {
                 peaks.into_iter().partition(|p| p.score > engine.threshold);
             let mut peaks = if engine.close_ups {
                 let mut peaks = engine.refine(img, strong, scale)?;
-                engine.second_look(img, &mut peaks, weak, scale)?;
+                engine.second_look(img, &mut peaks, weak)?;
                 peaks
             } else {
                 strong
