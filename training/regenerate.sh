@@ -14,7 +14,8 @@ seed=${SEED:-1}
 mkdir -p "$work"
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     apt-get install -y --no-install-recommends fonts-opendin fonts-dejavu-core \
-        fonts-liberation2 fonts-noto-mono opencv-doc >/dev/null
+        fonts-liberation2 fonts-noto-mono fonts-roboto-unhinted fonts-open-sans \
+        fonts-freefont-ttf opencv-doc >/dev/null
 fi
 python3 -m pip install -q -r "$here/requirements.txt"
 cd "$here"
@@ -48,6 +49,14 @@ wait
 python3 train.py reader "$work/data" "$work/reader3.pt" --init "$work/reader2.pt" \
     --seed $((seed + 2)) --threads 2 --lr 6e-4 --minutes 22 --corner-error
 # Round 4: the same, five times as long (one thread: 18,700 steps).
-python3 train.py reader "$work/data" "$work/reader.pt" --init "$work/reader3.pt" \
+python3 train.py reader "$work/data" "$work/reader4.pt" --init "$work/reader3.pt" \
     --seed $((seed + 3)) --threads 1 --lr 6e-4 --minutes 110 --corner-error
+# Round 5: the reader on fresh crops from the next seeds (more fonts since
+# this round was added; the Rust renderer's crops as before), two threads.
+python3 gen.py "$work/data5" --seed $((seed + 5)) --detector 0 --reader 90000
+for f in reader_rs.npy reader_rs.txt; do
+    ln -sf "$work/data/$f" "$work/data5/$f"
+done
+python3 train.py reader "$work/data5" "$work/reader.pt" --init "$work/reader4.pt" \
+    --seed $((seed + 5)) --threads 2 --lr 4e-4 --minutes 60 --corner-error
 python3 export.py "$work/detector.pt" "$work/reader.pt" "$here/../models"

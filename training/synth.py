@@ -3,7 +3,8 @@ perspective into scenes and degraded like roadside photographs.
 
 Everything here is generated from a seed. Inputs are only open material
 installed from Debian: fonts (Open DIN / OSP-DIN: OFL; DejaVu: Bitstream Vera
-licence; Liberation: OFL; Noto Mono: OFL) and, as backgrounds, the sample
+licence; Liberation: OFL; Noto Mono: OFL; Roboto and Open Sans: Apache 2.0;
+GNU FreeFont: GPL 3 with the font exception) and, as backgrounds, the sample
 pictures of `opencv-doc` (OpenCV's licence, see its Debian copyright file).
 No photograph of a real plate is used.
 
@@ -34,6 +35,13 @@ FONTS = [
     ("liberation2/LiberationMono-Bold.ttf", 0.4),
     ("noto/NotoSansMono-Bold.ttf", 0.5),
     ("dejavu/DejaVuSansMono-Bold.ttf", 0.4),
+    # Added for the fifth reader round: more shapes of 1, 8, B, I, 0 and D,
+    # so the reader leans less on one family's details.
+    ("roboto/unhinted/RobotoCondensed-Bold.ttf", 0.8),
+    ("roboto/unhinted/RobotoTTF/Roboto-Bold.ttf", 0.4),
+    ("open-sans/OpenSans-CondBold.ttf", 0.8),
+    ("freefont/FreeSansBold.ttf", 0.6),
+    ("freefont/FreeMonoBold.ttf", 0.2),
 ]
 BACKGROUNDS = "/usr/share/doc/opencv-doc/examples/data"
 

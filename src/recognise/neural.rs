@@ -341,12 +341,7 @@ impl NeuralRecogniser {
     /// strongest first) that a close-up finds above it, with the close-up's
     /// corners and plate probability, unless they are a plate already
     /// there; see [`SECOND_LOOK`].
-    fn second_look(
-        &mut self,
-        img: Luma,
-        plates: &mut Vec<Peak>,
-        weak: Vec<Peak>,
-    ) -> Result<()> {
+    fn second_look(&mut self, img: Luma, plates: &mut Vec<Peak>, weak: Vec<Peak>) -> Result<()> {
         for peak in weak.into_iter().take(MAX_SECOND_LOOKS) {
             if let Some(found) = self.close_up(img, &peak, None)?
                 && plates.len() < MAX_PLATES
