@@ -75,6 +75,11 @@ pub struct RecogniseConfig {
     /// Recognition threads shared by all cameras; default: one per core.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// With motion gating, the detector looks only where something moved
+    /// (and where open tracks are) when that part is small enough to save
+    /// time; false: always at the whole frame.
+    #[serde(default = "yes")]
+    pub look_where_moving: bool,
     /// Built-in registration formats reads are checked against (`uk`, or
     /// single ones such as `uk-current`); see `recognise::rules`.
     #[serde(default = "default_formats")]
@@ -321,6 +326,7 @@ impl Default for RecogniseConfig {
     fn default() -> Self {
         RecogniseConfig {
             min_confidence: default_min_confidence(),
+            look_where_moving: true,
             workers: None,
             formats: default_formats(),
             patterns: Vec::new(),

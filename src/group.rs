@@ -85,6 +85,12 @@ impl Grouper {
         }
     }
 
+    /// Where the open tracks last saw their plates ([x, y, w, h], frame
+    /// pixels).
+    pub fn open_boxes(&self) -> impl Iterator<Item = [u32; 4]> + '_ {
+        self.tracks.iter().map(|t| t.last_box)
+    }
+
     /// Takes one analysed frame; returns the reads it completes (tracks that
     /// ended, and previews that became due).
     pub fn observe(&mut self, frame: &Frame, candidates: &[PlateCandidate]) -> Vec<Read> {

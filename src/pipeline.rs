@@ -131,6 +131,7 @@ impl Pipeline {
                 doorbell: doorbell.clone(),
                 engine: engines().context("cannot load the recogniser")?,
                 min_confidence: config.recognise.min_confidence,
+                look_where_moving: config.recognise.look_where_moving,
                 reads: reads_tx.clone(),
                 next: n,
             };
@@ -257,6 +258,7 @@ struct Worker {
     doorbell: Arc<Doorbell>,
     engine: Box<dyn Recogniser>,
     min_confidence: f32,
+    look_where_moving: bool,
     reads: SyncSender<Read>,
     /// Lane to look at first; moves on after each frame (round robin).
     next: usize,
@@ -320,7 +322,17 @@ impl Worker {
             bump(&lane.stats.skipped);
             return state.grouper.expire(frame.captured_at);
         }
-        let mut plates = self.engine.recognise(&frame);
+        // Plates worth finding are where something moved, or where an open
+        // track last saw one: the engine may look there alone.
+        let region = state
+            .gate
+            .moving_region()
+            .filter(|_| self.look_where_moving)
+            .map(|moving| state.grouper.open_boxes().fold(moving, union));
+        let mut plates = match region {
+            Some(region) => self.engine.recognise_in(&frame, region),
+            None => self.engine.recognise(&frame),
+        };
         plates.retain(|p| p.confidence >= self.min_confidence);
         state.gate.keep(&mut plates);
         bump(&lane.stats.analysed);
@@ -343,5 +355,25 @@ impl Worker {
             }
         }
         true
+    }
+}
+
+/// The smallest box ([x, y, w, h]) holding both.
+fn union(a: [u32; 4], b: [u32; 4]) -> [u32; 4] {
+    let (x0, y0) = (a[0].min(b[0]), a[1].min(b[1]));
+    let x1 = (a[0] + a[2]).max(b[0] + b[2]);
+    let y1 = (a[1] + a[3]).max(b[1] + b[3]);
+    [x0, y0, x1 - x0, y1 - y0]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn union_holds_both_boxes() {
+        assert_eq!(
+            super::union([10, 20, 5, 5], [0, 30, 4, 10]),
+            [0, 20, 15, 20]
+        );
+        assert_eq!(super::union([1, 2, 3, 4], [1, 2, 3, 4]), [1, 2, 3, 4]);
     }
 }

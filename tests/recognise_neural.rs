@@ -44,6 +44,11 @@ fn scene(w: u32, h: u32, seed: u64) -> Frame {
     img.to_frame(seed, 0)
 }
 
+/// A vehicle with a random registration on a yellow rear plate.
+fn random_vehicle(rng: &mut SplitMix64) -> Vehicle {
+    Vehicle::still(&random_vrm(rng), PlateStyle::REAR, random_body(rng))
+}
+
 /// Pseudo-random pixels.
 fn noise(w: u32, h: u32, seed: u64) -> Frame {
     let mut rng = SplitMix64::new(seed);
@@ -355,11 +360,7 @@ fn small_plates_get_their_corners_from_a_close_up() {
         let (mut sum, mut n) = (0.0f32, 0);
         for seed in 1..=8u64 {
             let mut rng = SplitMix64::new(seed);
-            let v = Vehicle::still(
-                &random_vrm(&mut rng),
-                PlateStyle::REAR,
-                random_body(&mut rng),
-            );
+            let v = random_vehicle(&mut rng);
             let cx = rng.range(0.2, 0.8) * w as f32;
             let p = PlatePlacement::centred(cx, 0.6 * h as f32, 70.0);
             let mut img = Scene::new(w, h, seed).background().clone();
@@ -504,4 +505,58 @@ fn tiny_plates_the_first_look_doubts_get_a_second() {
         let f = noise(w, h, seed);
         assert!(engine.recognise(&f).is_empty(), "a plate in noise");
     }
+}
+
+#[test]
+fn a_look_where_something_moved_finds_what_a_whole_look_finds_there() {
+    let (w, h) = (1920u32, 1080u32);
+    let mut engine = NeuralRecogniser::new(models());
+    let mut compared = 0;
+    for seed in 1..=8u64 {
+        let mut rng = SplitMix64::new(seed);
+        let v = random_vehicle(&mut rng);
+        let (cx, cy) = (
+            rng.range(0.25, 0.4) * w as f32,
+            rng.range(0.5, 0.7) * h as f32,
+        );
+        let p = PlatePlacement::centred(cx, cy, 150.0);
+        let mut img = Scene::new(w, h, seed).background().clone();
+        draw_vehicle(&mut img, &v, &p).unwrap();
+        let f = img.to_frame(seed, 0);
+        let whole = engine.recognise(&f);
+        // Around the vehicle: the smallest part the engine has holds it.
+        let around = [(cx - 300.0) as u32, (cy - 200.0) as u32, 600, 400];
+        let near = engine.recognise_in(&f, around);
+        check(&f, &near);
+        let texts = |plates: &[PlateCandidate]| -> Vec<String> {
+            let mut t: Vec<String> = plates.iter().map(|p| p.text.clone()).collect();
+            t.sort();
+            t
+        };
+        assert_eq!(texts(&near), texts(&whole), "seed {seed}");
+        // The detector sees the same pixels at the same scale, but less
+        // around them: its corners move a few pixels.
+        for (a, b) in near.iter().zip(&whole) {
+            let iou = box_iou(a.plate_box, b.plate_box);
+            assert!(iou > 0.6, "seed {seed}: boxes {a:?} and {b:?} differ");
+        }
+        compared += whole.len();
+        // A region across the frame from it: the plate is not looked at.
+        let far = engine.recognise_in(&f, [1500, 100, 300, 300]);
+        assert!(
+            far.iter().all(|p| p.plate_box[0] > 900),
+            "seed {seed}: found outside the part looked at: {far:?}"
+        );
+        // A region too big for any part: the whole frame is looked at.
+        assert_eq!(texts(&engine.recognise_in(&f, [0, 0, w, h])), texts(&whole));
+    }
+    assert!(compared >= 6, "only {compared} of 8 plates read at all");
+}
+
+fn box_iou(a: [u32; 4], b: [u32; 4]) -> f32 {
+    let [ax, ay, aw, ah] = a.map(|v| v as f32);
+    let [bx, by, bw, bh] = b.map(|v| v as f32);
+    let iw = ((ax + aw).min(bx + bw) - ax.max(bx)).max(0.0);
+    let ih = ((ay + ah).min(by + bh) - ay.max(by)).max(0.0);
+    iw * ih / (aw * ah + bw * bh - iw * ih)
 }

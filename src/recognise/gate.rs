@@ -46,6 +46,14 @@ impl Gate {
         }
     }
 
+    /// Where the last frame [`worth_analysing`](Self::worth_analysing) saw
+    /// moving: [x, y, w, h] in frame pixels around every changed block. None
+    /// when it cannot say (no motion gating, a first frame, a new size): then
+    /// anything may have changed anywhere.
+    pub fn moving_region(&self) -> Option<[u32; 4]> {
+        self.motion.as_ref().and_then(|m| m.region)
+    }
+
     /// Keeps the plates that are wide enough and inside the region.
     pub fn keep(&self, plates: &mut Vec<PlateCandidate>) {
         plates.retain(|p| {
@@ -61,6 +69,8 @@ impl Gate {
 struct Motion {
     previous: Vec<u8>,
     size: (u32, u32),
+    /// Around the blocks that changed in the last frame compared.
+    region: Option<[u32; 4]>,
 }
 
 impl Motion {
@@ -81,12 +91,31 @@ impl Motion {
             (x1.max(0.0) as u32).div_ceil(BLOCK).min(bw),
             (y1.max(0.0) as u32).div_ceil(BLOCK).min(bh),
         );
+        // Every block is looked at (not only the first few that changed):
+        // recognition looks only where something moved.
+        let (mut changed, mut around) = (0, [u32::MAX, u32::MAX, 0, 0]);
+        if same_size {
+            for by in by0..by1 {
+                for bx in bx0..bx1 {
+                    let i = (by * bw + bx) as usize;
+                    if means[i].abs_diff(self.previous[i]) > BLOCK_DELTA {
+                        changed += 1;
+                        around = [
+                            around[0].min(bx),
+                            around[1].min(by),
+                            around[2].max(bx + 1),
+                            around[3].max(by + 1),
+                        ];
+                    }
+                }
+            }
+        }
+        self.region = (same_size && changed > 0).then(|| {
+            let [x0, y0, x1, y1] = around.map(|b| b * BLOCK);
+            [x0, y0, x1 - x0, y1 - y0]
+        });
         let changed = if same_size {
-            (by0..by1)
-                .flat_map(|by| (bx0..bx1).map(move |bx| (by * bw + bx) as usize))
-                .filter(|&i| means[i].abs_diff(self.previous[i]) > BLOCK_DELTA)
-                .take(MIN_CHANGED_BLOCKS)
-                .count()
+            changed
         } else {
             MIN_CHANGED_BLOCKS
         };
@@ -211,10 +240,28 @@ mod tests {
     }
 
     #[test]
+    fn the_moving_region_covers_where_the_car_was_and_is() {
+        let mut gate = Gate::new(None, 0, true);
+        gate.worth_analysing(&road(None, 0));
+        assert_eq!(gate.moving_region(), None, "a first frame: anywhere");
+        gate.worth_analysing(&road(None, 1));
+        assert_eq!(gate.moving_region(), None, "noise moves nothing");
+        gate.worth_analysing(&road(Some(50), 2));
+        // The car: x 50..110, y 100..140, to whole 8 px blocks.
+        assert_eq!(gate.moving_region(), Some([48, 96, 64, 48]));
+        gate.worth_analysing(&road(Some(70), 3));
+        let [x, y, w, h] = gate.moving_region().expect("the car moved");
+        assert!(x <= 50 && x + w >= 130, "from its old place to its new");
+        assert!(y <= 100 && y + h >= 140);
+        assert!(x >= 40 && x + w <= 136 && y >= 96 && y + h <= 144);
+    }
+
+    #[test]
     fn without_motion_gating_every_frame_is_analysed() {
         let mut gate = Gate::new(None, 0, false);
         assert!(gate.worth_analysing(&road(None, 0)));
         assert!(gate.worth_analysing(&road(None, 0)));
+        assert_eq!(gate.moving_region(), None);
     }
 
     #[test]

@@ -60,6 +60,15 @@ pub(crate) fn luma_size(frame: &Frame) -> Option<(usize, usize)> {
 pub trait Recogniser: Send {
     /// Plates found in `frame`, most confident first.
     fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate>;
+
+    /// Plates found in `frame` when only `region` ([x, y, w, h], frame
+    /// pixels) can hold any worth finding, e.g. where something moved. An
+    /// engine that can look there alone, for less, does; the others look
+    /// everywhere.
+    fn recognise_in(&mut self, frame: &Frame, region: [u32; 4]) -> Vec<PlateCandidate> {
+        let _ = region;
+        self.recognise(frame)
+    }
 }
 
 /// Which engine reads plates (`recognise.engine`, `--engine`).

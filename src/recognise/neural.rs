@@ -6,7 +6,10 @@
 //!    [`DETECT_THRESHOLD`] are plates; weaker ones overlapping a stronger
 //!    plate are dropped, and at most [`MAX_PLATES`] are kept. A plate small
 //!    in the frame is looked at again in a close-up (the same network on
-//!    the frame around it, [`ZOOM_W`]×[`ZOOM_H`]) for finer corners.
+//!    the frame around it, [`ZOOM_W`]×[`ZOOM_H`]) for finer corners. Told
+//!    where something moved ([`Recogniser::recognise_in`]), the detector
+//!    looks at that part of the frame alone when it fits a smaller input
+//!    ([`REGION_INPUTS`]).
 //! 2. **Reader** (`reader.onnx`): each plate is warped from the
 //!    full-resolution frame to a level 128×32 strip (a two-line plate as its
 //!    two lines side by side), and all plates of a frame are read in one run
@@ -109,6 +112,16 @@ const ZOOM_PLATE: f64 = 128.0;
 /// (91.2 against 90.7 %) and 20 % more CPU.
 const ZOOM_GAIN: f64 = 2.0;
 
+/// Detector inputs for a look at part of a frame, smallest first: a
+/// quarter and about half of the whole-frame input's pixels. Where only part
+/// of the frame moved ([`Recogniser::recognise_in`]), the detector looks at
+/// that part alone, at the whole-frame look's scale, through the smallest
+/// input it fits (see [`NeuralRecogniser::detect_in`]).
+pub(crate) const REGION_INPUTS: [(usize, usize); 2] = [(320, 192), (448, 256)];
+/// Context kept around a region, in detector input pixels on each side: a
+/// plate at the region's edge is still seen whole, with its surroundings.
+const REGION_MARGIN: f64 = 16.0;
+
 /// The detector's input (width, height) and output map size.
 pub(crate) const DET_W: usize = 640;
 pub(crate) const DET_H: usize = 384;
@@ -134,6 +147,10 @@ pub struct NeuralRecogniser {
     crop: Vec<u8>,
     zoom_box: Letterbox,
     zoom_image: Arc<Tensor>,
+    /// For looks at part of a frame: the part, and per size of
+    /// [`REGION_INPUTS`] its detector input.
+    region_crop: Vec<u8>,
+    region_boxes: Vec<(Letterbox, Arc<Tensor>)>,
     close_ups: bool,
     /// Whether weak peaks get a close-up (see [`SECOND_LOOK`]).
     second_looks: bool,
@@ -161,6 +178,14 @@ impl NeuralRecogniser {
             zoom_image: Arc::new(
                 Tensor::zero::<f32>(&[1, 1, ZOOM_H, ZOOM_W]).expect("a plain f32 tensor"),
             ),
+            region_crop: Vec::new(),
+            region_boxes: REGION_INPUTS
+                .iter()
+                .map(|&(w, h)| {
+                    let input = Tensor::zero::<f32>(&[1, 1, h, w]).expect("a plain f32 tensor");
+                    (Letterbox::default(), Arc::new(input))
+                })
+                .collect(),
             close_ups: true,
             second_looks: true,
             skew_grid: Vec::new(),
@@ -422,6 +447,97 @@ impl NeuralRecogniser {
             threshold,
         )
     }
+
+    /// As [`detect`](Self::detect), but looking only at `region` ([x, y, w,
+    /// h] frame pixels) and [`REGION_MARGIN`] around it, through the smallest
+    /// of [`REGION_INPUTS`] that holds them at the whole-frame look's scale.
+    /// The detector sees the same pixels at the same scale either way (the
+    /// part starts on a whole step of the downscale); only what lies outside
+    /// the part goes unseen. Looks at the whole frame when no input is small
+    /// enough to be worth it.
+    fn detect_in(
+        &mut self,
+        img: Luma,
+        threshold: f32,
+        region: [u32; 4],
+    ) -> Result<(Vec<Peak>, f64)> {
+        let scale = letterbox::placement(img.w, img.h, DET_W, DET_H).scale;
+        let margin = REGION_MARGIN / scale;
+        let [x, y, w, h] = region.map(f64::from);
+        let (x0, y0) = ((x - margin).max(0.0), (y - margin).max(0.0));
+        let (x1, y1) = (
+            (x + w + margin).min(img.w as f64),
+            (y + h + margin).min(img.h as f64),
+        );
+        // Frame pixels per input pixel when that is whole (3 for 1080p, 2
+        // for 720p): parts start on it, so they downscale as the frame does.
+        let step = (1.0 / scale).round();
+        let step = if (step - 1.0 / scale).abs() < 1e-6 {
+            step as usize
+        } else {
+            1
+        };
+        let fits = REGION_INPUTS.iter().position(|&(in_w, in_h)| {
+            let (part_w, part_h) = (in_w as f64 / scale, in_h as f64 / scale);
+            // Room to move the part onto a whole step either way.
+            let slack = 2.0 * step as f64;
+            part_w < img.w as f64
+                && part_h < img.h as f64
+                && x1 - x0 + slack <= part_w
+                && y1 - y0 + slack <= part_h
+        });
+        let Some(i) = fits else {
+            return self.detect(img, threshold);
+        };
+        let (in_w, in_h) = REGION_INPUTS[i];
+        let part_w = ((in_w as f64 / scale).floor() as usize).min(img.w);
+        let part_h = ((in_h as f64 / scale).floor() as usize).min(img.h);
+        // The part centred on the region, inside the frame.
+        let place = |lo: f64, hi: f64, part: usize, size: usize| {
+            let centred = ((lo + hi) / 2.0 - part as f64 / 2.0).max(0.0) as usize;
+            let at = centred.min(size - part);
+            at - at % step
+        };
+        let left = place(x0, x1, part_w, img.w);
+        let top = place(y0, y1, part_h, img.h);
+        self.region_crop.clear();
+        for row in img.data[top * img.w..].chunks_exact(img.w).take(part_h) {
+            self.region_crop
+                .extend_from_slice(&row[left..left + part_w]);
+        }
+        let part = Luma {
+            data: &self.region_crop,
+            w: part_w,
+            h: part_h,
+        };
+        let (letterbox, input) = &mut self.region_boxes[i];
+        let (mut peaks, part_scale) = look(
+            &self.models.regions[i],
+            input,
+            letterbox,
+            part,
+            (in_w, in_h),
+            threshold,
+        )?;
+        // A plate the part's edge cuts (where that is not the frame's edge)
+        // would be read in part: then the whole frame is looked at after all.
+        let edge = 1.0 / scale as f32;
+        let cut = |&[cx, cy]: &[f32; 2]| {
+            (left > 0 && cx < edge)
+                || (top > 0 && cy < edge)
+                || (left + part_w < img.w && cx > part_w as f32 - edge)
+                || (top + part_h < img.h && cy > part_h as f32 - edge)
+        };
+        if peaks.iter().any(|p| p.corners.iter().any(cut)) {
+            return self.detect(img, threshold);
+        }
+        for p in &mut peaks {
+            p.corners = p
+                .corners
+                .map(|[cx, cy]| [cx + left as f32, cy + top as f32]);
+        }
+        Ok((peaks, part_scale))
+    }
 }
 
 /// One look by the detector `plan`: `img` letterboxed into `input` (`in_w`
@@ -553,15 +669,19 @@ fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<(f32, Pla
     ))
 }
 
-impl Recogniser for NeuralRecogniser {
-    fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
+impl NeuralRecogniser {
+    /// Finds and reads the plates of `frame`, in `region` alone when given.
+    fn find_and_read(&mut self, frame: &Frame, region: Option<[u32; 4]>) -> Vec<PlateCandidate> {
         self.guarded(frame, |engine, img| {
             let floor = if engine.close_ups && engine.second_looks {
                 SECOND_LOOK.min(engine.threshold)
             } else {
                 engine.threshold
             };
-            let (peaks, scale) = engine.detect(img, floor)?;
+            let (peaks, scale) = match region {
+                Some(region) => engine.detect_in(img, floor, region)?,
+                None => engine.detect(img, floor)?,
+            };
             let (strong, weak): (Vec<Peak>, Vec<Peak>) =
                 peaks.into_iter().partition(|p| p.score > engine.threshold);
             let mut peaks = if engine.close_ups {
@@ -581,6 +701,16 @@ impl Recogniser for NeuralRecogniser {
             }
             engine.read(img, &peaks, &READ_VARIANTS)
         })
+    }
+}
+
+impl Recogniser for NeuralRecogniser {
+    fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
+        self.find_and_read(frame, None)
+    }
+
+    fn recognise_in(&mut self, frame: &Frame, region: [u32; 4]) -> Vec<PlateCandidate> {
+        self.find_and_read(frame, Some(region))
     }
 }
 

@@ -509,4 +509,10 @@ impl Recogniser for RuledRecogniser {
         self.rules.apply(&mut plates);
         plates
     }
+
+    fn recognise_in(&mut self, frame: &Frame, region: [u32; 4]) -> Vec<PlateCandidate> {
+        let mut plates = self.engine.recognise_in(frame, region);
+        self.rules.apply(&mut plates);
+        plates
+    }
 }

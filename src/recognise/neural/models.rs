@@ -10,7 +10,8 @@ use tract_onnx::prelude::*;
 
 use super::decode::MAP_CHANNELS;
 use super::{
-    DET_H, DET_W, MAP_H, MAP_W, READ_CLASSES, READ_COLUMNS, READ_H, READ_W, ZOOM_H, ZOOM_W,
+    DET_H, DET_W, MAP_H, MAP_W, READ_CLASSES, READ_COLUMNS, READ_H, READ_W, REGION_INPUTS, ZOOM_H,
+    ZOOM_W,
 };
 
 /// File names in a model directory.
@@ -38,6 +39,8 @@ pub struct NeuralModels {
     pub(super) detector: Plan,
     /// The same detector for a close-up around one plate (ZOOM_W×ZOOM_H).
     pub(super) zoom: Plan,
+    /// And for a look at part of a frame, one per size of REGION_INPUTS.
+    pub(super) regions: Vec<Plan>,
     pub(super) reader: Plan,
     version: String,
     dir: PathBuf,
@@ -68,15 +71,19 @@ impl NeuralModels {
             &dir.join(DETECTOR_FILE),
             &[1, MAP_CHANNELS, MAP_H, MAP_W],
         )?;
-        // The detector is fully convolutional: a second plan at the close-up size.
-        let zoom = plan_from(&det_bytes, &dir.join(DETECTOR_FILE), |_| {
-            Ok(f32::fact([1, 1, ZOOM_H, ZOOM_W]).into())
-        })?;
-        check_output(
-            &zoom,
-            &dir.join(DETECTOR_FILE),
-            &[1, MAP_CHANNELS, ZOOM_H / 4, ZOOM_W / 4],
-        )?;
+        // The detector is fully convolutional: more plans, at the close-up
+        // size and at the sizes of a look at part of a frame.
+        let detector_at = |(w, h): (usize, usize)| -> Result<Plan> {
+            let path = dir.join(DETECTOR_FILE);
+            let plan = plan_from(&det_bytes, &path, |_| Ok(f32::fact([1, 1, h, w]).into()))?;
+            check_output(&plan, &path, &[1, MAP_CHANNELS, h / 4, w / 4])?;
+            Ok(plan)
+        };
+        let zoom = detector_at((ZOOM_W, ZOOM_H))?;
+        let regions = REGION_INPUTS
+            .iter()
+            .map(|&size| detector_at(size))
+            .collect::<Result<Vec<Plan>>>()?;
         let (reader, read_bytes) = load_plan(&dir.join(READER_FILE), |model| {
             let n = model.sym("N").to_dim();
             Ok(f32::fact(&[n, 1.to_dim(), READ_H.to_dim(), READ_W.to_dim()]).into())
@@ -101,6 +108,7 @@ impl NeuralModels {
         let models = NeuralModels {
             detector,
             zoom,
+            regions,
             reader,
             version,
             dir: dir.to_path_buf(),
