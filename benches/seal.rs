@@ -20,7 +20,7 @@ fn read(n: usize) -> Read {
         read_id: uuid::Uuid::now_v7(),
         gateway_id: "gw-bench".into(),
         camera_id: "cam-01".into(),
-        captured_at: 1_795_000_000_000 + n as i64,
+        captured_at: anprd::record::now_millis() - 3_600_000 + n as i64,
         vrm: "AB12CDE".into(),
         confidence: 0.9,
         char_confidence: vec![0.9; 7],

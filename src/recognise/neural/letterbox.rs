@@ -97,6 +97,8 @@ pub(crate) struct Letterbox {
     cols: Taps,
     rows: Taps,
     row: Vec<f32>,
+    /// Column sums of a band of rows, for whole-factor downscales.
+    sums: Vec<u16>,
 }
 
 impl Letterbox {
@@ -124,6 +126,10 @@ impl Letterbox {
                 p
             }
         };
+        if let Some(k) = whole_factor(w, h, place) {
+            box_average(luma, w, k, &mut self.sums, out, out_w, place);
+            return place;
+        }
         self.row.resize(w, 0.0);
         let (rows, cols, row) = (&self.rows, &self.cols, &mut self.row);
         for (y, out_row) in out.chunks_exact_mut(out_w).enumerate() {
@@ -153,6 +159,57 @@ impl Letterbox {
             pad.fill(0.0);
         }
         place
+    }
+}
+
+/// The downscale factor when the frame shrinks by a whole one that divides
+/// both sides (3 for 1080p and 2 for 720p into 640×384): each input pixel is
+/// then the plain mean of a k×k block.
+fn whole_factor(w: usize, h: usize, place: Placement) -> Option<usize> {
+    let k = (1.0 / place.scale).round();
+    let exact = (k * place.scale - 1.0).abs() < 1e-9;
+    let k = k as usize;
+    (exact
+        && (2..=16).contains(&k)
+        && w.is_multiple_of(k)
+        && h.is_multiple_of(k)
+        && w / k == place.width
+        && h / k == place.height)
+        .then_some(k)
+}
+
+/// The k×k block means of `luma` into `out`, in integers (a band's column
+/// sums, then each block's): the same values as the general path's
+/// weighted sums, at a fraction of the cost on the largest frames.
+fn box_average(
+    luma: &[u8],
+    w: usize,
+    k: usize,
+    sums: &mut Vec<u16>,
+    out: &mut [f32],
+    out_w: usize,
+    place: Placement,
+) {
+    // At most 16 rows of 255: column sums fit u16, block sums (k² × 255) u32.
+    let scale = 1.0 / (255.0 * (k * k) as f32);
+    sums.resize(w, 0);
+    for (y, out_row) in out.chunks_exact_mut(out_w).enumerate() {
+        if y >= place.height {
+            out_row.fill(0.0);
+            continue;
+        }
+        sums.fill(0);
+        for row in luma[y * k * w..(y + 1) * k * w].chunks_exact(w) {
+            for (s, &px) in sums.iter_mut().zip(row) {
+                *s += u16::from(px);
+            }
+        }
+        let (scaled, pad) = out_row.split_at_mut(place.width);
+        for (o, block) in scaled.iter_mut().zip(sums.chunks_exact(k)) {
+            let total: u32 = block.iter().map(|&v| u32::from(v)).sum();
+            *o = total as f32 * scale;
+        }
+        pad.fill(0.0);
     }
 }
 
@@ -200,6 +257,39 @@ mod tests {
         for (i, v) in out.iter().enumerate() {
             let want = ((i % 3) * 100) as f32 / 255.0;
             assert!((v - want).abs() < 1e-5, "{i}: {v} vs {want}");
+        }
+    }
+
+    #[test]
+    fn whole_factors_take_the_integer_path_with_the_same_values() {
+        for (w, h, k) in [(1920, 1080, 3), (1280, 720, 2), (96, 48, 3)] {
+            let luma: Vec<u8> = (0..w * h)
+                .map(|i| ((i * 7919 + i / w * 31) % 256) as u8)
+                .collect();
+            let p = placement(w, h, 640, 384);
+            assert_eq!(whole_factor(w, h, p), (w > 100).then_some(k));
+            let (fast, _) = boxed(&luma, w, h, 640, 384);
+            // The general path, by its taps.
+            let cols = Taps::new(w, p.width, p.scale, 1.0);
+            let rows = Taps::new(h, p.height, p.scale, 1.0 / 255.0);
+            for y in (0..p.height).step_by(7) {
+                for x in (0..p.width).step_by(5) {
+                    let mut want = 0.0f32;
+                    for (j, &wy) in rows.weight[y * rows.k..(y + 1) * rows.k].iter().enumerate() {
+                        for (i, &wx) in cols.weight[x * cols.k..(x + 1) * cols.k].iter().enumerate()
+                        {
+                            let px = luma[(rows.start[y] + j) * w + cols.start[x] + i];
+                            want += wy * wx * f32::from(px);
+                        }
+                    }
+                    let got = fast[y * 640 + x];
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "{w}x{h} at {x},{y}: {got} vs {want}"
+                    );
+                }
+            }
+            assert!(fast[p.height * 640..].iter().all(|&v| v == 0.0));
         }
     }
 
