@@ -24,7 +24,7 @@ fn read(camera_id: &str, n: i64, image_bytes: usize) -> Read {
         read_id: Uuid::now_v7(),
         gateway_id: GATEWAY.into(),
         camera_id: camera_id.into(),
-        captured_at: recent_base() + n,
+        captured_at: support::recent_base() + n,
         vrm: format!("AB{:02}CDE", n % 100),
         confidence: 0.9,
         char_confidence: vec![0.9; 7],
@@ -443,11 +443,4 @@ fn reads_go_over_mutual_tls_trusting_only_the_configured_ca() {
     wait_for("spool to empty", LONG, || spool.stats().pending == 0);
     assert_eq!(check_all_arrived(&sent, &got), 0);
     fwd.stop();
-}
-
-/// An hour before this test process started, in Unix ms: reads dated from it
-/// are well inside the spool's age limit whatever day the tests run on.
-fn recent_base() -> i64 {
-    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *BASE.get_or_init(|| anprd::record::now_millis() - 3_600_000)
 }

@@ -592,7 +592,7 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// An hour before this test process started, in Unix ms: reads dated from it
 /// are well inside the spool's age limit whatever day the tests run on.
-fn recent_base() -> i64 {
+pub fn recent_base() -> i64 {
     static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     *BASE.get_or_init(|| anprd::record::now_millis() - 3_600_000)
 }
