@@ -27,4 +27,8 @@ for d in ../shared/eval/openalpr-us ../shared/eval/openalpr-br; do
         echo "== $engine, no rules: $d"
         "$bin/anprd" eval --engine "$engine" --no-rules "$d"
     done
+    # The same photographs looked at as the daemon looks at a video frame
+    # (no tiles): what the still-picture look adds.
+    echo "== neural, no rules, as video frames: $d"
+    "$bin/anprd" eval --as-frame --no-rules "$d"
 done

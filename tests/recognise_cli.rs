@@ -137,9 +137,11 @@ fn recognise_json_reads_rendered_jpeg_and_png() {
         );
     }
 
-    // The table names every image and plate.
+    // The table names every image and plate; --as-frame reads as the
+    // daemon reads a video frame.
     let out = anprd(&[
         "recognise",
+        "--as-frame",
         "--config",
         no_config.to_str().unwrap(),
         cases[2].0.to_str().unwrap(),
@@ -168,6 +170,18 @@ fn eval_scores_rendered_labelled_images() {
     assert!(stdout.contains("exact 100.0% (3)"), "{stdout}");
     assert!(stdout.contains("centre-in-box 100.0%"), "{stdout}");
     assert!(stdout.contains("chars 100.0%"), "{stdout}");
+
+    // Looked at as video frames (no tiles), the same large plates read too.
+    let out = anprd(&[
+        "eval",
+        "--as-frame",
+        "--config",
+        no_config.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("exact 100.0% (3)"), "{stdout}");
 }
 
 #[test]

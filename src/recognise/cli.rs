@@ -23,6 +23,10 @@ pub struct EngineArgs {
     /// The neural engine's model directory instead of recognise.models.
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
+    /// Look at each image as the daemon looks at a video frame: once, as a
+    /// whole, without the finer tiled look given to still pictures.
+    #[arg(long)]
+    pub as_frame: bool,
 }
 
 /// The engine the daemon would run, with the plate rules of `config` when
@@ -93,7 +97,12 @@ pub fn eval(config: &Path, dirs: &[PathBuf], no_rules: bool, args: &EngineArgs) 
         Ok(e) => e,
         Err(code) => return code,
     };
-    match super::eval::run_dirs(engine.as_mut(), dirs, section.min_confidence) {
+    match super::eval::run_dirs(
+        engine.as_mut(),
+        dirs,
+        section.min_confidence,
+        !args.as_frame,
+    ) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("\nanprd eval: {e:#}");
@@ -165,7 +174,11 @@ pub fn run(
             }
         };
         let t = Instant::now();
-        let mut plates = engine.recognise(&frame);
+        let mut plates = if args.as_frame {
+            engine.recognise(&frame)
+        } else {
+            engine.recognise_still(&frame)
+        };
         let ms = t.elapsed().as_secs_f64() * 1e3;
         plates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
         let name = file.display().to_string();

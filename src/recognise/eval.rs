@@ -229,12 +229,14 @@ impl Score {
     }
 }
 
-/// Scores `engine` on each labelled directory; prints one line per directory
-/// and, for several, the total.
+/// Scores `engine` on each labelled directory, reading each image as a
+/// `still` picture ([`Recogniser::recognise_still`]) or as a video frame;
+/// prints one line per directory and, for several, the total.
 pub fn run_dirs(
     engine: &mut dyn Recogniser,
     dirs: &[PathBuf],
     kept_from: f32,
+    still: bool,
 ) -> Result<Vec<Score>> {
     let mut sets = Vec::new();
     for d in dirs {
@@ -254,7 +256,11 @@ pub fn run_dirs(
             progress(done, total_images);
             let frame = image_file::load_luma(&image)?;
             let t = Instant::now();
-            let reads = engine.recognise(&frame);
+            let reads = if still {
+                engine.recognise_still(&frame)
+            } else {
+                engine.recognise(&frame)
+            };
             score.add(&labels, &reads, t.elapsed().as_secs_f64() * 1e3);
         }
         progress_clear();

@@ -69,6 +69,14 @@ pub trait Recogniser: Send {
         let _ = region;
         self.recognise(frame)
     }
+
+    /// Plates found in a still picture (`anprd recognise`, `anprd eval`),
+    /// where there is time to look harder than at one of 25 video frames a
+    /// second: an engine that can, does. A still has no next frame in which
+    /// a small plate comes closer.
+    fn recognise_still(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
+        self.recognise(frame)
+    }
 }
 
 /// Which engine reads plates (`recognise.engine`, `--engine`).

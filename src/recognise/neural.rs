@@ -122,6 +122,23 @@ pub(crate) const REGION_INPUTS: [(usize, usize); 2] = [(320, 192), (448, 256)];
 /// plate at the region's edge is still seen whole, with its surroundings.
 const REGION_MARGIN: f64 = 16.0;
 
+/// A still picture is also looked at in tiles, each letterboxed into the
+/// whole detector input, at this many times the whole-frame look's scale
+/// (at most one input pixel per picture pixel): in photographs many plates
+/// are a few input pixels tall in the whole-frame look and give no peak at
+/// all, not even a weak one for [`SECOND_LOOK`]. Only for stills
+/// ([`Recogniser::recognise_still`]); a plate in video comes closer in a
+/// later frame. OpenALPR photographs, detected by IoU: US 88.3 → 91.0 %,
+/// BR 93.0 → 96.5 %; false reads kept at confidence ≥ 0.5 132 → 157 and
+/// 62 → 77; about 150 ms per photograph instead of 50.
+const TILE_GAIN: f64 = 2.0;
+/// Tiles are looked at only when they see the picture at least this many
+/// times finer than the whole-frame look (pictures over about 850 px wide).
+const TILE_MIN_GAIN: f64 = 1.5;
+/// Neighbouring tiles overlap by at least this share of a tile, so a plate
+/// cut by one tile's edge lies whole in the next.
+const TILE_OVERLAP: f64 = 0.25;
+
 /// The detector's input (width, height) and output map size.
 pub(crate) const DET_W: usize = 640;
 pub(crate) const DET_H: usize = 384;
@@ -435,6 +452,72 @@ impl NeuralRecogniser {
         Ok(best.map(|(_, _, _, p, corners)| Peak { corners, ..p }))
     }
 
+    /// Adds to `plates` the plates the detector finds in tiles of the frame
+    /// looked at [`TILE_GAIN`] times finer than the whole-frame look (which
+    /// saw it at `scale` input pixels per frame pixel) and a close-up
+    /// confirms, with the close-up's corners and plate probability, unless
+    /// they are a plate already there; strongest first, up to [`MAX_PLATES`]
+    /// in all.
+    fn tile_look(&mut self, img: Luma, plates: &mut Vec<Peak>, scale: f64) -> Result<()> {
+        let fine = (scale * TILE_GAIN).min(1.0);
+        if fine < scale * TILE_MIN_GAIN {
+            return Ok(());
+        }
+        let tile_w = ((DET_W as f64 / fine).floor() as usize).min(img.w);
+        let tile_h = ((DET_H as f64 / fine).floor() as usize).min(img.h);
+        let mut found: Vec<Peak> = Vec::new();
+        for top in tile_starts(img.h, tile_h) {
+            for left in tile_starts(img.w, tile_w) {
+                let tile = Part {
+                    left,
+                    top,
+                    w: tile_w,
+                    h: tile_h,
+                };
+                let (peaks, _) = look(
+                    &self.models.detector,
+                    &mut self.image,
+                    &mut self.letterbox,
+                    tile.copy(img, &mut self.region_crop),
+                    (DET_W, DET_H),
+                    self.threshold,
+                )?;
+                // A plate the tile's edge cuts lies whole in a neighbour.
+                let edge = 2.0 / fine as f32;
+                found.extend(
+                    peaks
+                        .into_iter()
+                        .filter(|p| !tile.cuts(img, &p.corners, edge))
+                        .map(|p| tile.in_frame(p)),
+                );
+            }
+        }
+        found.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let mut new: Vec<Peak> = Vec::new();
+        for peak in found {
+            let seen = plates
+                .iter()
+                .chain(&new)
+                .any(|p| decode::iou(p.bounds(), peak.bounds()) > SAME_PLATE_IOU);
+            if !seen && plates.len() + new.len() < MAX_PLATES {
+                new.push(peak);
+            }
+        }
+        // Only what a close-up also takes for a plate counts: tiles see
+        // more lettering, badges and grilles than the whole-frame look does,
+        // and the close-up sees each at the size the detector knows best.
+        for peak in new {
+            if let Some(found) = self.close_up(img, &peak, None)?
+                && plates
+                    .iter()
+                    .all(|p| decode::iou(p.bounds(), found.bounds()) <= SAME_PLATE_IOU)
+            {
+                plates.push(found);
+            }
+        }
+        Ok(())
+    }
+
     /// Peaks found by the detector above `threshold`, corners in frame
     /// pixels, and the detector input pixels per frame pixel.
     fn detect(&mut self, img: Luma, threshold: f32) -> Result<(Vec<Peak>, f64)> {
@@ -500,42 +583,30 @@ impl NeuralRecogniser {
         };
         let left = place(x0, x1, part_w, img.w);
         let top = place(y0, y1, part_h, img.h);
-        self.region_crop.clear();
-        for row in img.data[top * img.w..].chunks_exact(img.w).take(part_h) {
-            self.region_crop
-                .extend_from_slice(&row[left..left + part_w]);
-        }
-        let part = Luma {
-            data: &self.region_crop,
+        let part = Part {
+            left,
+            top,
             w: part_w,
             h: part_h,
         };
         let (letterbox, input) = &mut self.region_boxes[i];
-        let (mut peaks, part_scale) = look(
+        let (peaks, part_scale) = look(
             &self.models.regions[i],
             input,
             letterbox,
-            part,
+            part.copy(img, &mut self.region_crop),
             (in_w, in_h),
             threshold,
         )?;
         // A plate the part's edge cuts (where that is not the frame's edge)
         // would be read in part: then the whole frame is looked at after all.
-        let edge = 1.0 / scale as f32;
-        let cut = |&[cx, cy]: &[f32; 2]| {
-            (left > 0 && cx < edge)
-                || (top > 0 && cy < edge)
-                || (left + part_w < img.w && cx > part_w as f32 - edge)
-                || (top + part_h < img.h && cy > part_h as f32 - edge)
-        };
-        if peaks.iter().any(|p| p.corners.iter().any(cut)) {
+        if peaks
+            .iter()
+            .any(|p| part.cuts(img, &p.corners, 1.0 / scale as f32))
+        {
             return self.detect(img, threshold);
         }
-        for p in &mut peaks {
-            p.corners = p
-                .corners
-                .map(|[cx, cy]| [cx + left as f32, cy + top as f32]);
-        }
+        let peaks = peaks.into_iter().map(|p| part.in_frame(p)).collect();
         Ok((peaks, part_scale))
     }
 }
@@ -588,6 +659,66 @@ fn look(
         p.corners = p.widened(WIDEN, WIDEN).map(|[x, y]| [x / s, y / s]);
     }
     Ok((peaks, place.scale))
+}
+
+/// A rectangle of a frame looked at on its own (frame pixels).
+#[derive(Clone, Copy)]
+struct Part {
+    left: usize,
+    top: usize,
+    w: usize,
+    h: usize,
+}
+
+impl Part {
+    /// The part's pixels, copied out of `img` into `out`.
+    fn copy<'a>(&self, img: Luma, out: &'a mut Vec<u8>) -> Luma<'a> {
+        out.clear();
+        for row in img.data[self.top * img.w..]
+            .chunks_exact(img.w)
+            .take(self.h)
+        {
+            out.extend_from_slice(&row[self.left..self.left + self.w]);
+        }
+        Luma {
+            data: out,
+            w: self.w,
+            h: self.h,
+        }
+    }
+
+    /// Whether any of `corners` (part pixels) lies within `edge` of an edge
+    /// of the part that is not also an edge of the frame `img`: a plate
+    /// there may be cut.
+    fn cuts(&self, img: Luma, corners: &[[f32; 2]; 4], edge: f32) -> bool {
+        corners.iter().any(|&[cx, cy]| {
+            (self.left > 0 && cx < edge)
+                || (self.top > 0 && cy < edge)
+                || (self.left + self.w < img.w && cx > self.w as f32 - edge)
+                || (self.top + self.h < img.h && cy > self.h as f32 - edge)
+        })
+    }
+
+    /// `peak` with its corners moved from part to frame pixels.
+    fn in_frame(&self, mut peak: Peak) -> Peak {
+        let (dx, dy) = (self.left as f32, self.top as f32);
+        peak.corners = peak.corners.map(|[x, y]| [x + dx, y + dy]);
+        peak
+    }
+}
+
+/// Where tiles `tile` long start along a side `size` long: evenly spread,
+/// the first at 0 and the last at the far end, overlapping by at least
+/// [`TILE_OVERLAP`] of a tile.
+fn tile_starts(size: usize, tile: usize) -> Vec<usize> {
+    if tile >= size || tile == 0 {
+        return vec![0];
+    }
+    let stride = (tile as f64 * (1.0 - TILE_OVERLAP)).max(1.0);
+    let gaps = ((size - tile) as f64 / stride).ceil() as usize;
+    (0..=gaps)
+        .map(|i| ((size - tile) as f64 * i as f64 / gaps as f64).round() as usize)
+        .collect()
 }
 
 /// `peak` with its quad grown and shifted as a [`READ_VARIANTS`] entry says.
@@ -670,8 +801,14 @@ fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<(f32, Pla
 }
 
 impl NeuralRecogniser {
-    /// Finds and reads the plates of `frame`, in `region` alone when given.
-    fn find_and_read(&mut self, frame: &Frame, region: Option<[u32; 4]>) -> Vec<PlateCandidate> {
+    /// Finds and reads the plates of `frame`, in `region` alone when given;
+    /// also in tiles when it is a `still` picture (see [`TILE_GAIN`]).
+    fn find_and_read(
+        &mut self,
+        frame: &Frame,
+        region: Option<[u32; 4]>,
+        still: bool,
+    ) -> Vec<PlateCandidate> {
         self.guarded(frame, |engine, img| {
             let floor = if engine.close_ups && engine.second_looks {
                 SECOND_LOOK.min(engine.threshold)
@@ -691,6 +828,9 @@ impl NeuralRecogniser {
             } else {
                 strong
             };
+            if still {
+                engine.tile_look(img, &mut peaks, scale)?;
+            }
             if peaks.is_empty() {
                 return Ok(Vec::new());
             }
@@ -706,11 +846,15 @@ impl NeuralRecogniser {
 
 impl Recogniser for NeuralRecogniser {
     fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
-        self.find_and_read(frame, None)
+        self.find_and_read(frame, None, false)
     }
 
     fn recognise_in(&mut self, frame: &Frame, region: [u32; 4]) -> Vec<PlateCandidate> {
-        self.find_and_read(frame, Some(region))
+        self.find_and_read(frame, Some(region), false)
+    }
+
+    fn recognise_still(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
+        self.find_and_read(frame, None, true)
     }
 }
 
@@ -734,6 +878,26 @@ mod tests {
             out[t * READ_CLASSES + c] = p;
         }
         out
+    }
+
+    #[test]
+    fn tiles_cover_the_side_and_overlap_by_a_quarter() {
+        assert_eq!(tile_starts(640, 640), vec![0]);
+        assert_eq!(tile_starts(500, 640), vec![0]);
+        assert_eq!(tile_starts(1280, 640), vec![0, 320, 640]);
+        for (size, tile) in [(1920, 960), (1080, 576), (1000, 333), (4000, 7)] {
+            let starts = tile_starts(size, tile);
+            assert_eq!(starts[0], 0);
+            assert_eq!(*starts.last().unwrap() + tile, size, "{size}/{tile}");
+            for pair in starts.windows(2) {
+                let overlap = pair[0] + tile - pair[1];
+                assert!(
+                    overlap as f64 >= tile as f64 * TILE_OVERLAP - 1.0,
+                    "{size}/{tile}"
+                );
+                assert!(pair[1] > pair[0]);
+            }
+        }
     }
 
     #[test]

@@ -515,4 +515,10 @@ impl Recogniser for RuledRecogniser {
         self.rules.apply(&mut plates);
         plates
     }
+
+    fn recognise_still(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
+        let mut plates = self.engine.recognise_still(frame);
+        self.rules.apply(&mut plates);
+        plates
+    }
 }
