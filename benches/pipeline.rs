@@ -1,7 +1,8 @@
 //! Pipeline throughput and read accuracy on synthetic traffic.
 //!
 //! `cargo bench --bench pipeline` renders one 1080p, 25 fps traffic clip per
-//! camera (4 by default; ANPRD_BENCH_CAMERAS, ANPRD_BENCH_SECONDS), runs the
+//! camera (4 by default; ANPRD_BENCH_CAMERAS, ANPRD_BENCH_SECONDS; each
+//! camera's queue_frames from ANPRD_BENCH_QUEUE, else the default), runs the
 //! whole pipeline on them in real time — capture, gate, recognition, grouping,
 //! spool — and reports CPU, frames analysed and skipped, frames dropped for
 //! overload, peak RSS, and how many vehicles were read exactly once. The same
@@ -201,8 +202,11 @@ fn run(
     );
     for (i, (clip, _)) in clips.iter().enumerate() {
         text += &format!(
-            "[[camera]]\nid = \"cam-{i}\"\nsource = \"file://{}\"\nmotion_gating = {motion_gating}\n",
-            clip.display()
+            "[[camera]]\nid = \"cam-{i}\"\nsource = \"file://{}\"\nmotion_gating = {motion_gating}\n{}",
+            clip.display(),
+            std::env::var("ANPRD_BENCH_QUEUE")
+                .map(|q| format!("queue_frames = {q}\n"))
+                .unwrap_or_default()
         );
     }
     let config = Config::parse(&text, Path::new("bench.toml")).unwrap_or_else(|e| panic!("{e}"));
