@@ -270,6 +270,32 @@ fn the_reader_takes_any_quads_and_skips_degenerate_ones() {
 }
 
 #[test]
+fn one_plate_reads_as_it_does_in_a_batch() {
+    // A single plate goes through the reader's one-plate plan, several
+    // through the batch plan: the same network, the same reading.
+    let mut engine = NeuralRecogniser::new(models());
+    for seed in 50..54 {
+        let f = scene(1280, 720, seed);
+        let found = engine.recognise(&f);
+        let Some(plate) = found.first() else {
+            panic!("scene {seed}: no plate found");
+        };
+        let quad = (plate.corners, false);
+        let alone = engine.read_quads(&f, &[quad]);
+        let batched = engine.read_quads(&f, &[quad, quad, quad]);
+        assert_eq!(alone.len(), 1, "scene {seed}");
+        assert_eq!(batched.len(), 3, "scene {seed}");
+        for other in &batched {
+            assert_eq!(other.text, alone[0].text, "scene {seed}");
+            assert!((other.confidence - alone[0].confidence).abs() < 1e-4);
+            for (a, b) in other.char_confidence.iter().zip(&alone[0].char_confidence) {
+                assert!((a - b).abs() < 1e-4, "scene {seed}: {a} vs {b}");
+            }
+        }
+    }
+}
+
+#[test]
 fn results_are_deterministic_and_the_same_on_every_thread() {
     let models = models();
     let frames: Vec<Frame> = (0..3).map(|i| scene(1280, 720, 20 + i)).collect();

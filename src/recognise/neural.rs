@@ -345,7 +345,12 @@ impl NeuralRecogniser {
         }
         let n = batch.len();
         let input = Tensor::from_shape(&[n, 1, READ_H, READ_W], &self.strips[..n * STRIP])?;
-        let out = self.models.reader.run(tvec![input.into()])?;
+        let reader = if n == 1 {
+            &self.models.reader_one
+        } else {
+            &self.models.reader
+        };
+        let out = reader.run(tvec![input.into()])?;
         let probs = out.first().context("the reader gave no output")?;
         let probs = probs.try_as_plain_ram()?.as_slice::<f32>()?;
         let per_plate = READ_COLUMNS * READ_CLASSES;

@@ -42,6 +42,8 @@ pub struct NeuralModels {
     /// And for a look at part of a frame, one per size of REGION_INPUTS.
     pub(super) regions: Vec<Plan>,
     pub(super) reader: Plan,
+    /// The reader for a batch of exactly one plate.
+    pub(super) reader_one: Plan,
     version: String,
     dir: PathBuf,
     load_time: Duration,
@@ -103,6 +105,11 @@ impl NeuralModels {
                 dir.join(READER_FILE).display()
             );
         }
+        // Most frames have one plate to read: a plan for exactly one lets
+        // tract fix every shape in advance.
+        let reader_one = plan_from(&read_bytes, &dir.join(READER_FILE), |_| {
+            Ok(f32::fact([1, 1, READ_H, READ_W]).into())
+        })?;
         let version = format!("nn-{:012x}", fnv1a(&[&det_bytes, &read_bytes]) >> 16);
         crate::status::set_model_version(&version);
         let models = NeuralModels {
@@ -110,6 +117,7 @@ impl NeuralModels {
             zoom,
             regions,
             reader,
+            reader_one,
             version,
             dir: dir.to_path_buf(),
             load_time: t.elapsed(),
