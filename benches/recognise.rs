@@ -6,13 +6,15 @@
 //! baseline measured in the same run (one 3×3 box blur over the same frame,
 //! a memory-bound pass every engine must at least match), so numbers from
 //! different machines compare. The targets are printed beside them.
+//! Last, what taking a read's pictures (plate patch and overview) costs.
 
 #[path = "common.rs"]
 mod common;
 
 use std::time::Instant;
 
-use anprd::capture::Frame;
+use anprd::capture::{Chroma, Frame};
+use anprd::imaging::Snapshot;
 use anprd::plate::scene::{PlatePlacement, Scene, Vehicle, draw_vehicle, random_body};
 use anprd::plate::{PlateStyle, SplitMix64, random_vrm, render_plate};
 use anprd::recognise::Recogniser;
@@ -142,6 +144,43 @@ fn main() {
     }
     println!("classic    load time {load_ms:.2} ms (target ≤ 200 ms)");
     neural(&sets, &bases);
+    snapshots(&sets, &bases);
+}
+
+/// What a read's pictures cost to take from a camera frame (I420, as
+/// cameras deliver): the plate patch and the overview, resampled, as
+/// grouping does for each better reading of a track (JPEG encoding comes
+/// once per read, later).
+fn snapshots(sets: &[(&str, Vec<Frame>, f64)], bases: &[f64]) {
+    for ((name, inputs, _), base) in sets
+        .iter()
+        .zip(bases)
+        .filter(|((n, ..), _)| n.starts_with("frame"))
+    {
+        let coloured: Vec<Frame> = inputs
+            .iter()
+            .map(|f| {
+                let half = (f.width.div_ceil(2) * f.height.div_ceil(2)) as usize;
+                let mut f = f.clone();
+                f.chroma = Some(Chroma {
+                    u: vec![100; half].into(),
+                    v: vec![150; half].into(),
+                });
+                f
+            })
+            .collect();
+        let (med, p90) = time(&coloured, 3, |f| {
+            let plate = [f.width / 3, f.height / 2, f.width / 8, f.width / 36];
+            std::hint::black_box(Snapshot::of(f, plate));
+            1
+        });
+        println!(
+            "{:<10} {name:<16} {med:>9.3} {p90:>9.3} {:>11.2} {:>9}  (plate patch and overview, resampled)",
+            "snapshot",
+            med / base,
+            "-"
+        );
+    }
 }
 
 /// The neural engine: whole frames (letterbox, detector, and the reader for

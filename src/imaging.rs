@@ -199,23 +199,35 @@ fn resample(src: &[u8], sw: u32, sh: u32, crop: Rect, dw: u32, dh: u32) -> Vec<u
     // Every row of the destination has the same column spans: work them out
     // once (an overview of every read's best frames is made this way).
     let columns: Vec<(i64, i64)> = (0..dw).map(|i| span(crop.x + i as f32 * sx, sx)).collect();
+    // Only pixels inside the frame are visited (outside counts as black),
+    // so a box far larger than the frame (found by fuzzing: it took
+    // minutes) costs no more than the frame.
+    let clip = |v: i64| v.clamp(0, i64::from(sw)) as usize;
+    let x_lo = clip(columns.iter().map(|c| c.0).min().unwrap_or(0));
+    let x_hi = clip(columns.iter().map(|c| c.1).max().unwrap_or(0));
+    // Per destination row: the source rows under it summed column by column
+    // (one add per pixel, which the compiler vectorises), then each
+    // destination pixel sums its columns of that. Patch and overview of an
+    // I420 1080p frame: 4.48 → 3.25 ms against block by block (recognise
+    // bench, `snapshot`).
+    let mut column_sums = vec![0u32; x_hi.saturating_sub(x_lo)];
     let mut out = Vec::with_capacity((dw * dh) as usize);
     for j in 0..dh {
         let (ya, yb) = span(crop.y + j as f32 * sy, sy);
-        for &(xa, xb) in &columns {
-            // Pixels outside the frame count as black. Only those inside
-            // are visited, so a box far larger than the frame (found by
-            // fuzzing: it took minutes) costs no more than the frame.
-            let n = (yb - ya) as u64 * (xb - xa) as u64;
-            let (x0, x1) = (xa.max(0), xb.min(sw as i64));
-            let mut sum = 0u64;
-            if x0 < x1 {
-                for y in ya.max(0)..yb.min(sh as i64) {
-                    let row = (y as u64 * sw as u64) as usize;
-                    let pixels = &src[row + x0 as usize..row + x1 as usize];
-                    sum += pixels.iter().map(|&p| u64::from(p)).sum::<u64>();
-                }
+        column_sums.fill(0);
+        for y in ya.max(0)..yb.min(i64::from(sh)) {
+            let row = y as usize * sw as usize;
+            let pixels = &src[row + x_lo..row + x_hi];
+            for (sum, &p) in column_sums.iter_mut().zip(pixels) {
+                *sum += u32::from(p);
             }
+        }
+        for &(xa, xb) in &columns {
+            let n = (yb - ya) as u64 * (xb - xa) as u64;
+            let (x0, x1) = (clip(xa), clip(xb));
+            let sum: u64 = column_sums
+                .get(x0.saturating_sub(x_lo)..x1.saturating_sub(x_lo))
+                .map_or(0, |s| s.iter().map(|&v| u64::from(v)).sum());
             out.push(((sum + n / 2) / n) as u8);
         }
     }
