@@ -385,12 +385,18 @@ impl NeuralRecogniser {
         Ok(out)
     }
 
-    /// Adds to `plates` those among `weak` (peaks under the threshold,
-    /// strongest first) that a close-up finds above it, with the close-up's
-    /// corners and plate probability, unless they are a plate already
-    /// there; see [`SECOND_LOOK`].
-    fn second_look(&mut self, img: Luma, plates: &mut Vec<Peak>, weak: Vec<Peak>) -> Result<()> {
-        for peak in weak.into_iter().take(MAX_SECOND_LOOKS) {
+    /// Adds to `plates` those of `candidates` (strongest first) that a
+    /// close-up finds a plate at, with the close-up's corners and plate
+    /// probability, unless they are a plate already there: weak peaks of the
+    /// whole-frame look (see [`SECOND_LOOK`]) and what tiles found (see
+    /// [`TILE_GAIN`]).
+    fn confirm_by_close_up(
+        &mut self,
+        img: Luma,
+        plates: &mut Vec<Peak>,
+        candidates: impl IntoIterator<Item = Peak>,
+    ) -> Result<()> {
+        for peak in candidates {
             if let Some(found) = self.close_up(img, &peak, None)?
                 && plates.len() < MAX_PLATES
                 && plates
@@ -511,16 +517,7 @@ impl NeuralRecogniser {
         // Only what a close-up also takes for a plate counts: tiles see
         // more lettering, badges and grilles than the whole-frame look does,
         // and the close-up sees each at the size the detector knows best.
-        for peak in new {
-            if let Some(found) = self.close_up(img, &peak, None)?
-                && plates
-                    .iter()
-                    .all(|p| decode::iou(p.bounds(), found.bounds()) <= SAME_PLATE_IOU)
-            {
-                plates.push(found);
-            }
-        }
-        Ok(())
+        self.confirm_by_close_up(img, plates, new)
     }
 
     /// Peaks found by the detector above `threshold`, corners in frame
@@ -828,7 +825,8 @@ impl NeuralRecogniser {
                 peaks.into_iter().partition(|p| p.score > engine.threshold);
             let mut peaks = if engine.close_ups {
                 let mut peaks = engine.refine(img, strong, scale)?;
-                engine.second_look(img, &mut peaks, weak)?;
+                let weak = weak.into_iter().take(MAX_SECOND_LOOKS);
+                engine.confirm_by_close_up(img, &mut peaks, weak)?;
                 peaks
             } else {
                 strong
