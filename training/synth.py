@@ -4,7 +4,8 @@ perspective into scenes and degraded like roadside photographs.
 Everything here is generated from a seed. Inputs are only open material
 installed from Debian: fonts (Open DIN / OSP-DIN: OFL; DejaVu: Bitstream Vera
 licence; Liberation: OFL; Noto Mono: OFL; Roboto and Open Sans: Apache 2.0;
-GNU FreeFont: GPL 3 with the font exception) and, as backgrounds, the sample
+GNU FreeFont: GPL 3 with the font exception; B612: OFL / EPL 2.0; Inter,
+Lato, Cantarell and Fira Code: OFL) and, as backgrounds, the sample
 pictures of `opencv-doc` (OpenCV's licence, see its Debian copyright file).
 No photograph of a real plate is used.
 
@@ -42,6 +43,14 @@ FONTS = [
     ("open-sans/OpenSans-CondBold.ttf", 0.8),
     ("freefont/FreeSansBold.ttf", 0.6),
     ("freefont/FreeMonoBold.ttf", 0.2),
+    # Added for the sixth reader round (Debian fonts-b612, fonts-inter,
+    # fonts-lato, fonts-cantarell, fonts-firacode; all OFL): the reader
+    # read real plates' flagged 1s as I and 8s as B in faces it had not seen.
+    ("../opentype/b612/B612-Bold.otf", 0.5),
+    ("../opentype/inter/Inter-Bold.otf", 0.5),
+    ("lato/Lato-Bold.ttf", 0.5),
+    ("../opentype/cantarell/Cantarell-Bold.otf", 0.4),
+    ("firacode/FiraCode-Bold.ttf", 0.3),
 ]
 BACKGROUNDS = "/usr/share/doc/opencv-doc/examples/data"
 

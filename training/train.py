@@ -90,7 +90,50 @@ def decode(probs):
     return out
 
 
-def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3, geometry=False):
+def load_reader_onnx(model, path):
+    """Loads an exported reader (models/reader.onnx) into `model`. Export
+    folds each batch norm into the convolution before it, so the folded
+    weights go to the convolutions and every batch norm becomes the identity
+    plus the folded bias: the same function, to be fine-tuned with the batch
+    norms frozen (`--freeze-bn`)."""
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(path).graph
+    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    mods = [m for m in model.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
+    norms = [m for m in model.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
+    if len(convs) != len(mods) or len(norms) != len(mods) - 1:
+        raise SystemExit(f"{path}: {len(convs)} convolutions, the reader has {len(mods)}")
+    with torch.no_grad():
+        for i, (node, conv) in enumerate(zip(convs, mods)):
+            w, b = init[node.input[1]], init[node.input[2]]
+            if tuple(w.shape) != tuple(conv.weight.shape):
+                raise SystemExit(f"{path}: convolution {i} is {w.shape}, the reader's {tuple(conv.weight.shape)}")
+            conv.weight.copy_(torch.from_numpy(w.copy()))
+            if i < len(norms):
+                if conv.bias is not None:  # folded into the batch norm's shift
+                    conv.bias.zero_()
+                bn = norms[i]
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(torch.from_numpy(b.copy()))
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+            else:
+                conv.bias.copy_(torch.from_numpy(b.copy()))
+
+
+def freeze_batch_norms(model):
+    """Batch norms use and keep their running statistics (their scale and
+    shift still learn): fine-tuning then starts from exactly the function
+    it was given."""
+    for m in model.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.eval()
+
+
+def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3, geometry=False,
+                 freeze_bn=False):
     x = np.load(os.path.join(data, "reader.npy"))
     y = open(os.path.join(data, "reader.txt")).read().split("\n")[: len(x)]
     n = len(x)
@@ -105,7 +148,11 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = nets.Reader().to(DEV)
-    if init:
+    if init and init.endswith(".onnx"):
+        if not freeze_bn:
+            raise SystemExit("--init with an ONNX reader needs --freeze-bn (its batch norms are folded)")
+        load_reader_onnx(model, init)
+    elif init:
         model.load_state_dict(torch.load(init, map_location=DEV)["model"])
     opt = torch.optim.AdamW(model.parameters(), peak_lr, weight_decay=1e-4)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
@@ -116,6 +163,8 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
         if lr is None:
             break
         model.train()
+        if freeze_bn:
+            freeze_batch_norms(model)
         logits = model(img.to(DEV))                       # N, T, C
         lp = logits.log_softmax(2).permute(1, 0, 2)       # T, N, C
         tgt, tl = encode(labels)
@@ -342,7 +391,9 @@ def main():
     ap.add_argument("checkpoint")
     ap.add_argument("--minutes", type=float, default=25)
     ap.add_argument("--steps", type=int, help="a fixed number of steps instead of --minutes (reproducible)")
-    ap.add_argument("--init", help="start from this checkpoint (fine-tuning)")
+    ap.add_argument("--init", help="start from this checkpoint (fine-tuning); the reader also from an exported reader.onnx")
+    ap.add_argument("--freeze-bn", action="store_true",
+                    help="reader: keep the batch norms' running statistics fixed while fine-tuning")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--corner-error", action="store_true",
                     help="reader: also shift and scale crops as a detector's corner error would")
@@ -356,7 +407,8 @@ def main():
     torch.set_num_threads(a.threads)
     extra = {"peak_lr": a.lr} if a.lr else {}
     if a.which == "reader":
-        train_reader(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, geometry=a.corner_error, **extra)
+        train_reader(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, geometry=a.corner_error,
+                     freeze_bn=a.freeze_bn, **extra)
     else:
         train_detector(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, also=a.also,
                        edge_weight=a.edge_weight, **extra)
