@@ -32,3 +32,8 @@ for d in ../shared/eval/openalpr-us ../shared/eval/openalpr-br; do
     echo "== neural, no rules, as video frames: $d"
     "$bin/anprd" eval --as-frame --no-rules "$d"
 done
+# Brazilian plates through Brazil's own formats (configured patterns).
+if [ -d ../shared/eval/openalpr-br ]; then
+    echo "== neural, Brazilian formats: ../shared/eval/openalpr-br"
+    "$bin/anprd" eval -c scripts/eval-br-formats.toml ../shared/eval/openalpr-br
+fi
