@@ -20,6 +20,14 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
 fi
 python3 -m pip install -q -r "$here/requirements.txt"
 cd "$here"
+# share DIR FILE...: links these files of the first data set into DIR (a
+# later round reuses them rather than drawing them again).
+share() {
+    dir=$1; shift
+    for f in "$@"; do
+        ln -sf "$work/data/$f" "$dir/$f"
+    done
+}
 python3 gen.py "$work/data" --seed "$seed" --detector 12000 --reader 90000
 # Plates from anprd's own renderer (src/plate/), so the networks also know
 # the procedural UK glyphs of the tests and traffic clips.
@@ -37,9 +45,7 @@ wait
 # Round 2: fresh detector pictures from the next seed (the reader keeps its
 # crops), both fine-tuned from round 1 at a lower learning rate.
 python3 gen.py "$work/data2" --seed $((seed + 1)) --detector 12000 --reader 0
-for f in detector_rs.npy detector_rs.json reader.npy reader.txt reader_rs.npy reader_rs.txt; do
-    ln -sf "$work/data/$f" "$work/data2/$f"
-done
+share "$work/data2" detector_rs.npy detector_rs.json reader.npy reader.txt reader_rs.npy reader_rs.txt
 python3 train.py reader "$work/data" "$work/reader2.pt" --init "$work/reader1.pt" \
     --seed $((seed + 1)) --threads 1 --lr 8e-4 --minutes 28 &
 python3 train.py detector "$work/data2" "$work/detector.pt" --init "$work/detector1.pt" \
@@ -55,18 +61,14 @@ python3 train.py reader "$work/data" "$work/reader4.pt" --init "$work/reader3.pt
 # Round 5: the reader on fresh crops from the next seeds (more fonts since
 # this round was added; the Rust renderer's crops as before), two threads.
 python3 gen.py "$work/data5" --seed $((seed + 5)) --detector 0 --reader 90000
-for f in reader_rs.npy reader_rs.txt; do
-    ln -sf "$work/data/$f" "$work/data5/$f"
-done
+share "$work/data5" reader_rs.npy reader_rs.txt
 python3 train.py reader "$work/data5" "$work/reader5.pt" --init "$work/reader4.pt" \
     --seed $((seed + 5)) --threads 2 --lr 4e-4 --minutes 60 --corner-error
 # Round 6: fresh crops from the next seed in five more faces (B612, Inter,
 # Lato, Cantarell, Fira Code), batch norms frozen (the same procedure that
 # fine-tuned the committed reader from its own export, models/README.md).
 python3 gen.py "$work/data6" --seed $((seed + 6)) --detector 0 --reader 90000
-for f in reader_rs.npy reader_rs.txt; do
-    ln -sf "$work/data/$f" "$work/data6/$f"
-done
+share "$work/data6" reader_rs.npy reader_rs.txt
 python3 train.py reader "$work/data6" "$work/reader.pt" --init "$work/reader5.pt" --freeze-bn \
     --seed $((seed + 6)) --threads 2 --lr 3e-4 --minutes 60 --corner-error
 python3 export.py "$work/detector.pt" "$work/reader.pt" "$here/../models"
