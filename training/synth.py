@@ -509,6 +509,8 @@ def detector_sample(rng):
         if rng.random() < 0.5:
             vehicle(img, rng, cx, cy, pw)
         corners = place(rng, pw, ph, cx, cy)
+        if rng.random() < 0.5:
+            surround(img, rng, corners)
         paste_plate(img, plate, corners, rng, ir)
         plates.append((corners, two))
     for _ in range(rng.choices([0, 1, 2, 3], [0.4, 0.3, 0.2, 0.1])[0]):
@@ -518,6 +520,43 @@ def detector_sample(rng):
     out = np.zeros((nets.DET_H, nets.DET_W), np.uint8)
     out[:ch, :cw] = np.asarray(img)
     return out, plates
+
+
+def surround(img, rng, corners):
+    """What a plate is mounted in, drawn before the plate: a holder frame
+    (dark or chrome, often with a dealer's name along the bottom) or the
+    recess of the bumper or boot lid, larger than the plate and of another
+    shape. On real photographs the first detector boxed the frame or the
+    recess instead of a US plate inside it; here the plate is the label and
+    its mounting only context."""
+    c = [np.array(p, np.float64) for p in corners]
+    centre = sum(c) / 4
+    across = (c[1] - c[0] + c[2] - c[3]) / 2
+    down = (c[3] - c[0] + c[2] - c[1]) / 2
+    if rng.random() < 0.55:  # holder frame: a border a little larger than the plate
+        side = rng.uniform(0.02, 0.08)
+        top, bottom = rng.uniform(0.04, 0.25), rng.uniform(0.04, 0.4)
+        fill = rng.randint(0, 60) if rng.random() < 0.7 else rng.randint(170, 250)
+    else:  # recess: much wider or taller than the plate, in shadow
+        side = rng.uniform(0.05, 0.6)
+        top, bottom = rng.uniform(0.1, 0.8), rng.uniform(0.1, 0.8)
+        fill = rng.randint(0, 110)
+    def at(u, v):
+        p = centre + across * u + down * v
+        return (float(p[0]), float(p[1]))
+    outer = [at(-0.5 - side, -0.5 - top), at(0.5 + side, -0.5 - top),
+             at(0.5 + side, 0.5 + bottom), at(-0.5 - side, 0.5 + bottom)]
+    d = ImageDraw.Draw(img)
+    d.polygon(outer, fill=fill)
+    if rng.random() < 0.5:  # an edge catching the light
+        d.line(outer + [outer[0]], fill=min(255, fill + rng.randint(40, 140)),
+               width=max(1, int(np.linalg.norm(down) * 0.05)))
+    band = np.linalg.norm(down) * bottom
+    if bottom > 0.15 and band >= 6 and rng.random() < 0.6:  # dealer text on the frame
+        size = max(5, int(band * rng.uniform(0.5, 0.8)))
+        x, y = at(rng.uniform(-0.4, -0.1), 0.5 + bottom * 0.1)
+        ink = 255 - fill if rng.random() < 0.8 else rng.randint(0, 255)
+        d.text((x, y), random_text(rng, 5, 14), font=font(pick_font(rng), size), fill=ink)
 
 
 def distractor(img, rng, boxes):

@@ -90,8 +90,9 @@ def decode(probs):
     return out
 
 
-def load_reader_onnx(model, path):
-    """Loads an exported reader (models/reader.onnx) into `model`. Export
+def load_onnx(model, path):
+    """Loads an exported network (models/reader.onnx or detector.onnx) into
+    `model`, of the same architecture. Export
     folds each batch norm into the convolution before it, so the folded
     weights go to the convolutions and every batch norm becomes the identity
     plus the folded bias: the same function, to be fine-tuned with the batch
@@ -104,12 +105,12 @@ def load_reader_onnx(model, path):
     mods = [m for m in model.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
     norms = [m for m in model.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
     if len(convs) != len(mods) or len(norms) != len(mods) - 1:
-        raise SystemExit(f"{path}: {len(convs)} convolutions, the reader has {len(mods)}")
+        raise SystemExit(f"{path}: {len(convs)} convolutions, the network has {len(mods)}")
     with torch.no_grad():
         for i, (node, conv) in enumerate(zip(convs, mods)):
             w, b = init[node.input[1]], init[node.input[2]]
             if tuple(w.shape) != tuple(conv.weight.shape):
-                raise SystemExit(f"{path}: convolution {i} is {w.shape}, the reader's {tuple(conv.weight.shape)}")
+                raise SystemExit(f"{path}: convolution {i} is {w.shape}, the network's {tuple(conv.weight.shape)}")
             conv.weight.copy_(torch.from_numpy(w.copy()))
             if i < len(norms):
                 if conv.bias is not None:  # folded into the batch norm's shift
@@ -121,6 +122,16 @@ def load_reader_onnx(model, path):
                 bn.running_var.fill_(1.0 - bn.eps)
             else:
                 conv.bias.copy_(torch.from_numpy(b.copy()))
+
+
+def init_from(model, init, freeze_bn):
+    """Starts `model` from a checkpoint of train.py or from an export."""
+    if init and init.endswith(".onnx"):
+        if not freeze_bn:
+            raise SystemExit("--init with an exported network needs --freeze-bn (its batch norms are folded)")
+        load_onnx(model, init)
+    elif init:
+        model.load_state_dict(torch.load(init, map_location=DEV)["model"])
 
 
 def freeze_batch_norms(model):
@@ -148,12 +159,7 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = nets.Reader().to(DEV)
-    if init and init.endswith(".onnx"):
-        if not freeze_bn:
-            raise SystemExit("--init with an ONNX reader needs --freeze-bn (its batch norms are folded)")
-        load_reader_onnx(model, init)
-    elif init:
-        model.load_state_dict(torch.load(init, map_location=DEV)["model"])
+    init_from(model, init, freeze_bn)
     opt = torch.optim.AdamW(model.parameters(), peak_lr, weight_decay=1e-4)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     t0, step, bs = time.time(), 0, 96
@@ -271,7 +277,8 @@ def edges(c):
     return torch.cat([p[1] - p[0], p[2] - p[3], p[3] - p[0], p[2] - p[1]], 1)
 
 
-def train_detector(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=3e-3, also=(), edge_weight=0.0):
+def train_detector(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=3e-3, also=(), edge_weight=0.0,
+                   freeze_bn=False):
     x = np.load(os.path.join(data, "detector.npy"), mmap_mode="r")
     meta = json.load(open(os.path.join(data, "detector.json")))
     n = len(meta)
@@ -294,8 +301,7 @@ def train_detector(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=3e-
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = nets.Detector().to(DEV)
-    if init:
-        model.load_state_dict(torch.load(init, map_location=DEV)["model"])
+    init_from(model, init, freeze_bn)
     opt = torch.optim.AdamW(model.parameters(), peak_lr, weight_decay=1e-4)
     t0, step, bs = time.time(), 0, 16
     budget = minutes * 60
@@ -304,6 +310,8 @@ def train_detector(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=3e-
         if lr is None:
             break
         model.train()
+        if freeze_bn:
+            freeze_batch_norms(model)
         out = model(img.to(DEV))
         heat, two, reg, rw = heat.to(DEV), two.to(DEV), reg.to(DEV), rw.to(DEV)
         lh = focal(out[:, 0], heat)
@@ -391,9 +399,9 @@ def main():
     ap.add_argument("checkpoint")
     ap.add_argument("--minutes", type=float, default=25)
     ap.add_argument("--steps", type=int, help="a fixed number of steps instead of --minutes (reproducible)")
-    ap.add_argument("--init", help="start from this checkpoint (fine-tuning); the reader also from an exported reader.onnx")
+    ap.add_argument("--init", help="start from this checkpoint (fine-tuning), or from an exported network (models/*.onnx, with --freeze-bn)")
     ap.add_argument("--freeze-bn", action="store_true",
-                    help="reader: keep the batch norms' running statistics fixed while fine-tuning")
+                    help="keep the batch norms' running statistics fixed while fine-tuning")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--corner-error", action="store_true",
                     help="reader: also shift and scale crops as a detector's corner error would")
@@ -411,7 +419,7 @@ def main():
                      freeze_bn=a.freeze_bn, **extra)
     else:
         train_detector(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, also=a.also,
-                       edge_weight=a.edge_weight, **extra)
+                       edge_weight=a.edge_weight, freeze_bn=a.freeze_bn, **extra)
 
 
 if __name__ == "__main__":
