@@ -128,6 +128,85 @@ impl RecogniseConfig {
         )
         .map(|rules| rules.with_fix_below(self.fix_below))
     }
+
+    /// What is wrong with this section that its types cannot say, each
+    /// with its key path (`recognise.…`).
+    pub fn problems(&self) -> Vec<(Vec<Seg>, String)> {
+        use crate::recognise::rules::{Pattern, builtin_names};
+        use Seg::{Index, Key};
+        let mut problems = Vec::new();
+        let mut bad = |path: Vec<Seg>, msg: String| problems.push((path, msg));
+        if let Some(n) = self.workers
+            && !(1..=64).contains(&n)
+        {
+            bad(
+                vec![Key("recognise"), Key("workers")],
+                format!("must be between 1 and 64, not {n}"),
+            );
+        }
+        let c = self.min_confidence;
+        if !(0.0..=1.0).contains(&c) {
+            bad(
+                vec![Key("recognise"), Key("min_confidence")],
+                format!("must be between 0 and 1, not {c}"),
+            );
+        }
+        if let Some(dir) = &self.models
+            && !dir.is_absolute()
+        {
+            bad(
+                vec![Key("recognise"), Key("models")],
+                "must be an absolute path (a directory holding detector.onnx and reader.onnx)"
+                    .into(),
+            );
+        }
+        let known = builtin_names();
+        for (i, f) in self.formats.iter().enumerate() {
+            if !known.contains(&f.as_str()) {
+                bad(
+                    vec![Key("recognise"), Key("formats"), Index(i)],
+                    format!("unknown format {f:?}; expected one of {}", known.join(", ")),
+                );
+            }
+        }
+        for (i, p) in self.patterns.iter().enumerate() {
+            let here = |k| vec![Key("recognise"), Key("pattern"), Index(i), Key(k)];
+            if p.name.trim().is_empty() {
+                bad(here("name"), "must not be empty".into());
+            }
+            if let Err(e) = Pattern::parse(&p.name, &p.pattern) {
+                bad(here("pattern"), format!("{e}"));
+            }
+        }
+        if self.max_fixes > 4 {
+            bad(
+                vec![Key("recognise"), Key("max_fixes")],
+                format!("must be between 0 and 4, not {}", self.max_fixes),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.fix_below) {
+            bad(
+                vec![Key("recognise"), Key("fix_below")],
+                format!("must be between 0 and 1, not {}", self.fix_below),
+            );
+        }
+        problems
+    }
+
+    /// Only the `[recognise]` section of the file at `path`, checked as
+    /// strictly as the daemon checks it: what `anprd recognise` and `anprd
+    /// eval` read. The rest of the file is not looked at, so a file holding
+    /// only that section will do.
+    pub fn load(path: &Path) -> Result<RecogniseConfig, ConfigErrors> {
+        /// A file seen through its `[recognise]` table alone.
+        #[derive(Deserialize)]
+        struct Only {
+            #[serde(default)]
+            recognise: RecogniseConfig,
+        }
+        parse_checked(&read(path)?, path, |only: &Only| only.recognise.problems())
+            .map(|only| only.recognise)
+    }
 }
 
 fn default_formats() -> Vec<String> {
@@ -452,75 +531,14 @@ fn key_path(path: &[Seg]) -> String {
 impl Config {
     /// Reads, parses and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: path.to_path_buf(),
-                line: None,
-                column: None,
-                key: String::new(),
-                message: format!("cannot read configuration: {e}"),
-            }])
-        })?;
-        let mut config = Config::parse(&text, path)?;
+        let mut config = Config::parse(&read(path)?, path)?;
         config.loaded_from = Some(path.to_path_buf());
         Ok(config)
     }
 
     /// Parses and validates `text`; `file` only names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
-        let at = |span: Option<Range<usize>>, key: String, message: String| {
-            let (line, column) = match span {
-                Some(s) => {
-                    let (l, c) = line_col(text, s.start);
-                    (Some(l), Some(c))
-                }
-                None => (None, None),
-            };
-            ConfigErrors(vec![ConfigError {
-                file: file.to_path_buf(),
-                line,
-                column,
-                key,
-                message,
-            }])
-        };
-        let doc = DeTable::parse(text)
-            .map_err(|e| at(e.span(), String::new(), e.message().to_string()))?;
-        let config: Config = serde_path_to_error::deserialize(toml::de::Deserializer::from(
-            doc.clone(),
-        ))
-        .map_err(|e| {
-            at(
-                e.inner().span(),
-                e.path().to_string(),
-                e.inner().message().to_string(),
-            )
-        })?;
-        let problems = config.validate();
-        if problems.is_empty() {
-            return Ok(config);
-        }
-        Err(ConfigErrors(
-            problems
-                .into_iter()
-                .map(|(path, message)| {
-                    let (line, column) = match locate(doc.get_ref(), &path) {
-                        Some(offset) => {
-                            let (l, c) = line_col(text, offset);
-                            (Some(l), Some(c))
-                        }
-                        None => (None, None),
-                    };
-                    ConfigError {
-                        file: file.to_path_buf(),
-                        line,
-                        column,
-                        key: key_path(&path),
-                        message,
-                    }
-                })
-                .collect(),
-        ))
+        parse_checked(text, file, Config::validate)
     }
 
     /// Checks what the types cannot: id syntax, URL schemes, ranges,
@@ -635,14 +653,6 @@ impl Config {
                 ),
             );
         }
-        if let Some(n) = self.recognise.workers
-            && !(1..=64).contains(&n)
-        {
-            bad(
-                vec![Key("recognise"), Key("workers")],
-                format!("must be between 1 and 64, not {n}"),
-            );
-        }
         if self.spool.key_file.is_some() && self.spool.key_credential.is_some() {
             bad(
                 vec![Key("spool"), Key("key_credential")],
@@ -666,23 +676,9 @@ impl Config {
                 ),
             );
         }
-        let c = self.recognise.min_confidence;
-        if !(0.0..=1.0).contains(&c) {
-            bad(
-                vec![Key("recognise"), Key("min_confidence")],
-                format!("must be between 0 and 1, not {c}"),
-            );
+        for (path, why) in self.recognise.problems() {
+            bad(path, why);
         }
-        if let Some(dir) = &self.recognise.models
-            && !dir.is_absolute()
-        {
-            bad(
-                vec![Key("recognise"), Key("models")],
-                "must be an absolute path (a directory holding detector.onnx and reader.onnx)"
-                    .into(),
-            );
-        }
-        self.validate_rules(&mut bad);
         let g = &self.group;
         if !(50..=60_000).contains(&g.end_after_ms) {
             bad(
@@ -740,43 +736,6 @@ impl Config {
         problems
     }
 
-    /// `recognise.formats` and `recognise.pattern[i]`.
-    fn validate_rules(&self, bad: &mut impl FnMut(Vec<Seg>, String)) {
-        use crate::recognise::rules::{Pattern, builtin_names};
-        use Seg::{Index, Key};
-        let r = &self.recognise;
-        let known = builtin_names();
-        for (i, f) in r.formats.iter().enumerate() {
-            if !known.contains(&f.as_str()) {
-                bad(
-                    vec![Key("recognise"), Key("formats"), Index(i)],
-                    format!("unknown format {f:?}; expected one of {}", known.join(", ")),
-                );
-            }
-        }
-        for (i, p) in r.patterns.iter().enumerate() {
-            let here = |k| vec![Key("recognise"), Key("pattern"), Index(i), Key(k)];
-            if p.name.trim().is_empty() {
-                bad(here("name"), "must not be empty".into());
-            }
-            if let Err(e) = Pattern::parse(&p.name, &p.pattern) {
-                bad(here("pattern"), format!("{e}"));
-            }
-        }
-        if r.max_fixes > 4 {
-            bad(
-                vec![Key("recognise"), Key("max_fixes")],
-                format!("must be between 0 and 4, not {}", r.max_fixes),
-            );
-        }
-        if !(0.0..=1.0).contains(&r.fix_below) {
-            bad(
-                vec![Key("recognise"), Key("fix_below")],
-                format!("must be between 0 and 1, not {}", r.fix_below),
-            );
-        }
-    }
-
     /// Cameras that are switched on.
     pub fn enabled_cameras(&self) -> impl Iterator<Item = &CameraConfig> {
         self.cameras.iter().filter(|c| c.enabled)
@@ -811,6 +770,79 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// The whole of `path`, or an error naming it.
+fn read(path: &Path) -> Result<String, ConfigErrors> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            key: String::new(),
+            message: format!("cannot read configuration: {e}"),
+        }])
+    })
+}
+
+/// `text` turned into a `T` and checked by `validate`, every mistake located
+/// in the text; `file` only names it in errors.
+fn parse_checked<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &Path,
+    validate: impl Fn(&T) -> Vec<(Vec<Seg>, String)>,
+) -> Result<T, ConfigErrors> {
+    let at = |span: Option<Range<usize>>, key: String, message: String| {
+        let (line, column) = match span {
+            Some(s) => {
+                let (l, c) = line_col(text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        ConfigErrors(vec![ConfigError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            key,
+            message,
+        }])
+    };
+    let doc =
+        DeTable::parse(text).map_err(|e| at(e.span(), String::new(), e.message().to_string()))?;
+    let config: T = serde_path_to_error::deserialize(toml::de::Deserializer::from(doc.clone()))
+        .map_err(|e| {
+            at(
+                e.inner().span(),
+                e.path().to_string(),
+                e.inner().message().to_string(),
+            )
+        })?;
+    let problems = validate(&config);
+    if problems.is_empty() {
+        return Ok(config);
+    }
+    Err(ConfigErrors(
+        problems
+            .into_iter()
+            .map(|(path, message)| {
+                let (line, column) = match locate(doc.get_ref(), &path) {
+                    Some(offset) => {
+                        let (l, c) = line_col(text, offset);
+                        (Some(l), Some(c))
+                    }
+                    None => (None, None),
+                };
+                ConfigError {
+                    file: file.to_path_buf(),
+                    line,
+                    column,
+                    key: key_path(&path),
+                    message,
+                }
+            })
+            .collect(),
+    ))
 }
 
 /// The smallest spool worth having: a few hundred reads with images.

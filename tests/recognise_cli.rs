@@ -154,16 +154,19 @@ fn recognise_json_reads_rendered_jpeg_and_png() {
     );
 }
 
+/// `anprd eval [FLAGS] --config CONFIG DIR`.
+fn eval(config: &Path, dir: &Path, flags: &[&str]) -> std::process::Output {
+    let mut args = vec!["eval"];
+    args.extend(flags);
+    args.extend(["--config", config.to_str().unwrap(), dir.to_str().unwrap()]);
+    anprd(&args)
+}
+
 #[test]
 fn eval_scores_rendered_labelled_images() {
     let (dir, _) = labelled_dir();
     let no_config = dir.path().join("absent.toml");
-    let out = anprd(&[
-        "eval",
-        "--config",
-        no_config.to_str().unwrap(),
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = eval(&no_config, dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("3 images, 3 plates"), "{stdout}");
@@ -172,16 +175,43 @@ fn eval_scores_rendered_labelled_images() {
     assert!(stdout.contains("chars 100.0%"), "{stdout}");
 
     // Looked at as video frames (no tiles), the same large plates read too.
-    let out = anprd(&[
-        "eval",
-        "--as-frame",
-        "--config",
-        no_config.to_str().unwrap(),
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = eval(&no_config, dir.path(), &["--as-frame"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("exact 100.0% (3)"), "{stdout}");
+}
+
+#[test]
+fn eval_reads_a_file_holding_only_the_recognise_section() {
+    let (dir, _) = labelled_dir();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let cfg = conf_dir.path().join("recognise.toml");
+    // Only a format no UK mark fits (nine digits: fixes never change a
+    // read's length), and reads fitting none rejected: the UK plates read
+    // right are dropped, so none scores exact. No [gateway],
+    // [mqtt] or [[camera]]: eval needs none of them.
+    std::fs::write(
+        &cfg,
+        "[recognise]\nformats = []\nunmatched = \"reject\"\n\n\
+         [[recognise.pattern]]\nname = \"nine\"\npattern = \"D{9}\"\n",
+    )
+    .unwrap();
+    let out = eval(&cfg, dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("3 images, 3 plates"), "{stdout}");
+    assert!(stdout.contains("exact 0.0% (0)"), "{stdout}");
+
+    // A mistake in that section is named by file, line and key.
+    std::fs::write(&cfg, "[recognise]\nmax_fixes = 9\n").unwrap();
+    let out = eval(&cfg, dir.path(), &[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("recognise.toml:2:")
+            && err.contains("recognise.max_fixes: must be between 0 and 4, not 9"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -333,12 +363,7 @@ fn synth_plates_write_labels_that_eval_reads() {
         assert_eq!((crop.width, crop.height), (96, 24));
     }
     let cfg = dir.path().join("absent.toml");
-    let out = anprd(&[
-        "eval",
-        "--config",
-        cfg.to_str().unwrap(),
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = eval(&cfg, dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("6 images, 6 plates"));
 }

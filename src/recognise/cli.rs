@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::image_file;
 use super::rules::RuledRecogniser;
 use super::{EngineKind, Engines, PlateCandidate, Recogniser};
-use crate::config::{Config, RecogniseConfig};
+use crate::config::RecogniseConfig;
 
 /// Engine choice on the command line, overriding the configuration's.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -74,13 +74,14 @@ fn engine_from(
     }
 }
 
-/// The `[recognise]` section of `config` when that file exists, the defaults
-/// otherwise. Errors are reported on stderr.
+/// The `[recognise]` section of `config` when that file exists (the rest of
+/// the file may be missing), the defaults otherwise. Errors are reported on
+/// stderr.
 fn section(config: &Path) -> Result<RecogniseConfig, ExitCode> {
     if !config.exists() {
         return Ok(RecogniseConfig::default());
     }
-    Config::load(config).map(|c| c.recognise).map_err(|errors| {
+    RecogniseConfig::load(config).map_err(|errors| {
         eprintln!("{errors}");
         ExitCode::from(crate::cli::EXIT_CONFIG)
     })
