@@ -526,7 +526,7 @@ def surround(img, rng, corners):
     """What a plate is mounted in, drawn before the plate: a holder frame
     (dark or chrome, often with a dealer's name along the bottom) or the
     recess of the bumper or boot lid, larger than the plate and of another
-    shape. On real photographs the first detector boxed the frame or the
+    shape. On real photographs the round-2 detector boxed the frame or the
     recess instead of a US plate inside it; here the plate is the label and
     its mounting only context."""
     c = [np.array(p, np.float64) for p in corners]
