@@ -92,11 +92,10 @@ def decode(probs):
 
 def load_onnx(model, path):
     """Loads an exported network (models/reader.onnx or detector.onnx) into
-    `model`, of the same architecture. Export
-    folds each batch norm into the convolution before it, so the folded
-    weights go to the convolutions and every batch norm becomes the identity
-    plus the folded bias: the same function, to be fine-tuned with the batch
-    norms frozen (`--freeze-bn`)."""
+    `model`, of the same architecture. Export folds each batch norm into the
+    convolution before it, so the folded weights go to the convolutions and
+    every batch norm becomes the identity plus the folded bias: the same
+    function, to be fine-tuned with the batch norms frozen (`--freeze-bn`)."""
     import onnx
     from onnx import numpy_helper
     graph = onnx.load(path).graph
