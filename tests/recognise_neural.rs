@@ -669,3 +669,52 @@ fn still_pictures_are_also_looked_at_in_tiles() {
     let small = scene(640, 384, 7);
     assert_eq!(engine.recognise_still(&small), engine.recognise(&small));
 }
+
+#[test]
+fn plates_given_the_wrong_layout_are_also_read_the_other_way() {
+    // The detector's two-line probability can be wrong about a clear square
+    // plate; read as one line, its two rows squashed into one strip, it reads
+    // as nonsense the reader is fairly sure of. A quad whose shape disagrees
+    // with its layout is read both ways and the surer reading kept.
+    use anprd::plate::sample::{Sample, generate};
+    let mut rng = SplitMix64::new(88);
+    let (mut square, mut long) = (Vec::new(), Vec::new());
+    while square.len() < 8 || long.len() < 8 {
+        let s = generate(&mut rng, 1280, 720);
+        if s.width_px < 100.0 {
+            continue;
+        }
+        let kind = if s.two_line { &mut square } else { &mut long };
+        if kind.len() < 8 {
+            kind.push(s);
+        }
+    }
+    let mut engine = NeuralRecogniser::new(models());
+    // Plates read exactly when each is given the wrong layout.
+    let mut exact = |samples: &[Sample], layout_check: bool| {
+        engine.set_layout_check(layout_check);
+        samples
+            .iter()
+            .filter(|s| {
+                let f = frame(s.image.width, s.image.height, s.image.data.clone());
+                let plates = engine.read_quads(&f, &[(s.corners, !s.two_line)]);
+                check_fields(&f, &plates);
+                plates.first().is_some_and(|p| p.text == s.text)
+            })
+            .count()
+    };
+    let (square_off, square_on) = (exact(&square, false), exact(&square, true));
+    let (long_off, long_on) = (exact(&long, false), exact(&long, true));
+    eprintln!(
+        "of 8 square plates given as one line {square_off} read, {square_on} checking the layout; \
+         of 8 one-line plates given as two {long_off}, {long_on}"
+    );
+    assert!(
+        square_on >= 7 && square_on >= square_off + 4,
+        "square: {square_on} vs {square_off}"
+    );
+    assert!(
+        long_on >= 7 && long_on >= long_off + 4,
+        "one-line: {long_on} vs {long_off}"
+    );
+}

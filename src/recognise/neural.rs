@@ -60,6 +60,16 @@ pub const MAX_PLATES: usize = 8;
 const SECOND_LOOK: f32 = 0.1;
 /// Most weak peaks given a second look in one frame, strongest first.
 const MAX_SECOND_LOOKS: usize = 3;
+/// The detector's two-line probabilities between these leave a plate's
+/// layout in doubt: it is read both as one line and as two, and the reading
+/// the reader is surer of kept.
+const LAYOUT_DOUBT: (f32, f32) = (0.15, 0.85);
+/// A plate the detector calls one line but whose quad is less than this many
+/// times wider than tall is read both ways too, and one it calls two lines
+/// but which is wider than [`LONG_ASPECT`]: UK one-line plates are 4.7:1
+/// (520×111 mm), two-line ones 1.1–1.4:1, US plates 2:1, Brazil's 3.1:1.
+const SQUARE_ASPECT: f32 = 2.5;
+const LONG_ASPECT: f32 = 3.0;
 /// A plate overlapping a stronger one by more than this IoU is the same plate.
 const SAME_PLATE_IOU: f32 = 0.3;
 /// Above this two-line probability a plate is read as two lines.
@@ -174,6 +184,9 @@ pub struct NeuralRecogniser {
     /// Scratch for measuring each plate's turn (see [`deskew`]).
     skew_grid: Vec<f32>,
     deskew: bool,
+    /// Whether plates whose layout is in doubt are read both ways (see
+    /// [`LAYOUT_DOUBT`]).
+    layout_check: bool,
     /// Reader sureness above which a plate is not read again (see [`SURE_ENOUGH`]).
     sure_enough: f32,
     /// Said once per engine that a model failed to run.
@@ -207,6 +220,7 @@ impl NeuralRecogniser {
             second_looks: true,
             skew_grid: Vec::new(),
             deskew: true,
+            layout_check: true,
             sure_enough: SURE_ENOUGH,
             warned: false,
         }
@@ -227,6 +241,12 @@ impl NeuralRecogniser {
     /// Turns deskewing off (on by default); for measuring what it brings.
     pub fn set_deskew(&mut self, on: bool) {
         self.deskew = on;
+    }
+
+    /// Turns reading doubtful layouts both ways off (on by default); for
+    /// measuring what it brings.
+    pub fn set_layout_check(&mut self, on: bool) {
+        self.layout_check = on;
     }
 
     /// Changes the sureness that spares a plate its further readings
@@ -304,15 +324,39 @@ impl NeuralRecogniser {
         let Some((first, others)) = variants.split_first() else {
             return Ok(Vec::new());
         };
+        // A plate whose layout is in doubt is also read the other way, as
+        // plate `n + i`; the layout read more surely is kept for the rest.
+        let n = peaks.len();
+        let mut peaks = peaks.to_vec();
+        let relaid: Vec<usize> = (0..n)
+            .filter(|&i| self.layout_check && layout_in_doubt(&peaks[i]))
+            .collect();
         let mut readings = self.read_batch(
             img,
-            peaks
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (i, varied(p, *first))),
+            (0..n).map(|i| (i, varied(&peaks[i], *first))).chain(
+                relaid
+                    .iter()
+                    .map(|&i| (n + i, varied(&relaid_peak(&peaks[i]), *first))),
+            ),
         )?;
+        for &i in &relaid {
+            let best = |owner: usize| {
+                readings
+                    .iter()
+                    .filter(|(o, _)| *o == owner)
+                    .map(|(_, (sureness, _))| *sureness)
+                    .fold(f32::NEG_INFINITY, f32::max)
+            };
+            if best(n + i) > best(i) {
+                peaks[i] = relaid_peak(&peaks[i]);
+            }
+        }
+        for (owner, _) in &mut readings {
+            *owner %= n;
+        }
         let unsure = unsure(&readings, peaks.len(), self.sure_enough);
         if !unsure.is_empty() && !others.is_empty() {
+            let peaks = &peaks;
             let more = unsure
                 .iter()
                 .flat_map(|&i| others.iter().map(move |&v| (i, varied(&peaks[i], v))));
@@ -723,6 +767,23 @@ fn tile_starts(size: usize, tile: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Whether `peak`'s layout (one line or two) is in doubt: see
+/// [`LAYOUT_DOUBT`] and [`SQUARE_ASPECT`].
+fn layout_in_doubt(peak: &Peak) -> bool {
+    let (low, high) = LAYOUT_DOUBT;
+    let aspect = peak.aspect();
+    (low..=high).contains(&peak.two_line)
+        || (peak.two_line <= TWO_LINE && aspect < SQUARE_ASPECT)
+        || (peak.two_line > TWO_LINE && aspect > LONG_ASPECT)
+}
+
+/// `peak` laid out the other way: two lines if it was one, one if two.
+fn relaid_peak(peak: &Peak) -> Peak {
+    let mut p = peak.clone();
+    p.two_line = if p.two_line > TWO_LINE { 0.0 } else { 1.0 };
+    p
+}
+
 /// `peak` with its quad grown and shifted as a [`READ_VARIANTS`] entry says.
 fn varied(peak: &Peak, (grow, shift): (f32, f32)) -> Peak {
     let mut v = peak.clone();
@@ -881,6 +942,29 @@ mod tests {
             out[t * READ_CLASSES + c] = p;
         }
         out
+    }
+
+    #[test]
+    fn a_layout_is_in_doubt_when_unsure_or_at_odds_with_the_shape() {
+        // 4.7:1 like a UK one-line plate, 1.3:1 like a square one, turned.
+        let long = [[0.0, 0.0], [470.0, 20.0], [470.0, 120.0], [0.0, 100.0]];
+        let square = [[0.0, 0.0], [130.0, -10.0], [130.0, 90.0], [0.0, 100.0]];
+        let laid = |corners, two_line| Peak {
+            two_line,
+            ..peak(0.9, corners)
+        };
+        assert!((laid(long, 0.0).aspect() - 4.7).abs() < 0.05);
+        assert!((laid(square, 0.0).aspect() - 1.3).abs() < 0.05);
+        assert!(!layout_in_doubt(&laid(long, 0.02)));
+        assert!(!layout_in_doubt(&laid(square, 0.98)));
+        for two_line in [0.15, 0.5, 0.85] {
+            assert!(layout_in_doubt(&laid(long, two_line)), "{two_line}");
+        }
+        assert!(layout_in_doubt(&laid(square, 0.02)));
+        assert!(layout_in_doubt(&laid(long, 0.98)));
+        assert_eq!(relaid_peak(&laid(square, 0.02)).two_line, 1.0);
+        assert_eq!(relaid_peak(&laid(long, 0.98)).two_line, 0.0);
+        assert_eq!(relaid_peak(&laid(long, 0.98)).corners, long);
     }
 
     #[test]

@@ -55,6 +55,20 @@ impl Peak {
 }
 
 impl Peak {
+    /// How many times wider than tall the quad is, along its own axes: the
+    /// mean length of its top and bottom edges over that of its sides.
+    pub fn aspect(&self) -> f32 {
+        let [tl, tr, br, bl] = self.corners;
+        let len = |a: [f32; 2], b: [f32; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
+        let across = len(tl, tr) + len(bl, br);
+        let down = len(tl, bl) + len(tr, br);
+        if down > 0.0 {
+            across / down
+        } else {
+            f32::INFINITY
+        }
+    }
+
     /// The quad moved along its own vertical axis by `dy` of its height
     /// (positive: down).
     pub fn shifted(&self, dy: f32) -> [[f32; 2]; 4] {
