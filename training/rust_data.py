@@ -5,8 +5,9 @@ glyphs the tests and traffic clips use.
     anprd-synth plates --out RS_DIR --count 3000 --seed 1001
     python3 rust_data.py RS_DIR DATA_DIR
 
-Writes DATA_DIR/reader_rs.{npy,txt} (three jittered crops per plate) and
-DATA_DIR/detector_rs.{npy,json} (each picture letterboxed to 640x384).
+Writes DATA_DIR/reader_rs.{npy,txt} (three jittered crops per plate, a
+two-line plate as its two lines side by side) and DATA_DIR/detector_rs.{npy,json}
+(each picture letterboxed to 640x384, with each plate's corners and layout).
 """
 
 import json
@@ -29,18 +30,19 @@ def main():
         lab = json.loads(line)
         img = Image.open(os.path.join(src, lab["file"])).convert("L")
         corners = lab["corners"]
+        two = bool(lab.get("two_line", False))
         pw = abs(corners[1][0] - corners[0][0])
         ph = abs(corners[3][1] - corners[0][1])
         for _ in range(3):
             jit = [(x + rng.gauss(0, 0.04) * pw, y + rng.gauss(0, 0.06) * ph) for x, y in corners]
-            crops.append(np.asarray(synth.rectify(img, jit, False), np.uint8))
+            crops.append(np.asarray(synth.rectify(img, jit, two), np.uint8))
             texts.append(lab["text"])
         s = min(nets.DET_W / img.size[0], nets.DET_H / img.size[1])
         small = img.resize((round(img.size[0] * s), round(img.size[1] * s)), Image.BOX)
         canvas = np.zeros((nets.DET_H, nets.DET_W), np.uint8)
         canvas[: small.size[1], : small.size[0]] = np.asarray(small)
         dets.append(canvas)
-        meta.append([[[[x * s, y * s] for x, y in corners], False]])
+        meta.append([[[[x * s, y * s] for x, y in corners], two]])
     np.save(os.path.join(out, "reader_rs.npy"), np.stack(crops))
     open(os.path.join(out, "reader_rs.txt"), "w").write("\n".join(texts) + "\n")
     np.save(os.path.join(out, "detector_rs.npy"), np.stack(dets))
