@@ -3,17 +3,20 @@ src/plate/) to a data set, so the networks also know the procedural UK
 glyphs the tests and traffic clips use.
 
     anprd-synth plates --out RS_DIR --count 3000 --seed 1001
-    python3 rust_data.py RS_DIR DATA_DIR
+    python3 rust_data.py RS_DIR DATA_DIR [--reader-plates N]
 
 Writes DATA_DIR/reader_rs.{npy,txt} (three jittered crops per plate, a
 two-line plate as its two lines side by side) and DATA_DIR/detector_rs.{npy,json}
 (each picture letterboxed to 640x384, with each plate's corners and layout).
+With --reader-plates N only the first N plates give reader crops (the
+detector gets every picture): train.py draws these crops four times as often
+as its own, and the reader should still see mostly other faces.
 """
 
+import argparse
 import json
 import os
 import random
-import sys
 
 import numpy as np
 from PIL import Image
@@ -23,7 +26,12 @@ import synth
 
 
 def main():
-    src, out = sys.argv[1:3]
+    ap = argparse.ArgumentParser()
+    ap.add_argument("src")
+    ap.add_argument("out")
+    ap.add_argument("--reader-plates", type=int, default=None)
+    args = ap.parse_args()
+    src, out = args.src, args.out
     rng = random.Random(7)
     crops, texts, dets, meta = [], [], [], []
     for line in open(os.path.join(src, "labels.jsonl")):
@@ -33,7 +41,7 @@ def main():
         two = bool(lab.get("two_line", False))
         pw = abs(corners[1][0] - corners[0][0])
         ph = abs(corners[3][1] - corners[0][1])
-        for _ in range(3):
+        for _ in range(3 if args.reader_plates is None or len(meta) < args.reader_plates else 0):
             jit = [(x + rng.gauss(0, 0.04) * pw, y + rng.gauss(0, 0.06) * ph) for x, y in corners]
             crops.append(np.asarray(synth.rectify(img, jit, two), np.uint8))
             texts.append(lab["text"])
