@@ -15,7 +15,7 @@ pub use journal::{encode as journal_record, field_name as journal_field_name};
 
 /// Where journald listens for native-protocol records.
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
-/// Overrides [`JOURNAL_SOCKET`] (tests run a listener of their own).
+/// Overrides `JOURNAL_SOCKET` (tests run a listener of their own).
 pub const JOURNAL_SOCKET_ENV: &str = "ANPRD_JOURNAL_SOCKET";
 
 /// The journal socket to use: `$ANPRD_JOURNAL_SOCKET`, else journald's own.

@@ -6,10 +6,10 @@
 //!    [`DETECT_THRESHOLD`] are plates; weaker ones overlapping a stronger
 //!    plate are dropped, and at most [`MAX_PLATES`] are kept. A plate small
 //!    in the frame is looked at again in a close-up (the same network on
-//!    the frame around it, [`ZOOM_W`]×[`ZOOM_H`]) for finer corners. Told
+//!    the frame around it, `ZOOM_W`×`ZOOM_H`) for finer corners. Told
 //!    where something moved ([`Recogniser::recognise_in`]), the detector
 //!    looks at that part of the frame alone when it fits a smaller input
-//!    ([`REGION_INPUTS`]).
+//!    (`REGION_INPUTS`).
 //! 2. **Reader** (`reader.onnx`): each plate is warped from the
 //!    full-resolution frame to a level 128×32 strip (a two-line plate as its
 //!    two lines side by side), and all plates of a frame are read in one run
@@ -69,6 +69,7 @@ const LAYOUT_DOUBT: (f32, f32) = (0.15, 0.85);
 /// but which is wider than [`LONG_ASPECT`]: UK one-line plates are 4.7:1
 /// (520×111 mm), two-line ones 1.1–1.4:1, US plates 2:1, Brazil's 3.1:1.
 const SQUARE_ASPECT: f32 = 2.5;
+/// See [`SQUARE_ASPECT`].
 const LONG_ASPECT: f32 = 3.0;
 /// A plate overlapping a stronger one by more than this IoU is the same plate.
 const SAME_PLATE_IOU: f32 = 0.3;
@@ -233,7 +234,7 @@ impl NeuralRecogniser {
     }
 
     /// Turns the second look at weak peaks off (on by default; see
-    /// [`SECOND_LOOK`]); for measuring what it brings.
+    /// `SECOND_LOOK`); for measuring what it brings.
     pub fn set_second_looks(&mut self, on: bool) {
         self.second_looks = on;
     }
@@ -250,7 +251,7 @@ impl NeuralRecogniser {
     }
 
     /// Changes the sureness that spares a plate its further readings
-    /// (default [`SURE_ENOUGH`]; above 1, every plate is read in every
+    /// (default `SURE_ENOUGH`; above 1, every plate is read in every
     /// variation); for measuring what the saving costs.
     pub fn set_sure_enough(&mut self, sureness: f32) {
         self.sure_enough = sureness;
@@ -265,7 +266,9 @@ impl NeuralRecogniser {
     /// Reads plates whose corners are known (frame pixels, clockwise from
     /// top left; true for a two-line plate), skipping the detector: for
     /// benches, tests and tools that have the quads already. Plates read
-    /// this way have a detector probability of 1.
+    /// this way have a detector probability of 1; a layout at odds with the
+    /// quad's shape is still tried the other way too (see
+    /// [`Self::set_layout_check`]).
     pub fn read_quads(
         &mut self,
         frame: &Frame,
