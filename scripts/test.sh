@@ -10,6 +10,7 @@ command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo build --all-targets --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 scripts/deny.sh
 # Long tests (fault injection, soaks) are #[ignore]d so `cargo test` stays
 # quick while developing; the full suite runs them too. nextest: see
