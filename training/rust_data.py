@@ -41,10 +41,11 @@ def main():
         two = bool(lab.get("two_line", False))
         pw = abs(corners[1][0] - corners[0][0])
         ph = abs(corners[3][1] - corners[0][1])
-        for _ in range(3 if args.reader_plates is None or len(meta) < args.reader_plates else 0):
-            jit = [(x + rng.gauss(0, 0.04) * pw, y + rng.gauss(0, 0.06) * ph) for x, y in corners]
-            crops.append(np.asarray(synth.rectify(img, jit, two), np.uint8))
-            texts.append(lab["text"])
+        if args.reader_plates is None or len(meta) < args.reader_plates:
+            for _ in range(3):
+                jit = [(x + rng.gauss(0, 0.04) * pw, y + rng.gauss(0, 0.06) * ph) for x, y in corners]
+                crops.append(np.asarray(synth.rectify(img, jit, two), np.uint8))
+                texts.append(lab["text"])
         s = min(nets.DET_W / img.size[0], nets.DET_H / img.size[1])
         small = img.resize((round(img.size[0] * s), round(img.size[1] * s)), Image.BOX)
         canvas = np.zeros((nets.DET_H, nets.DET_W), np.uint8)

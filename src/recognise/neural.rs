@@ -343,14 +343,7 @@ impl NeuralRecogniser {
             ),
         )?;
         for &i in &relaid {
-            let best = |owner: usize| {
-                readings
-                    .iter()
-                    .filter(|(o, _)| *o == owner)
-                    .map(|(_, (sureness, _))| *sureness)
-                    .fold(f32::NEG_INFINITY, f32::max)
-            };
-            if best(n + i) > best(i) {
+            if surest_of(&readings, n + i) > surest_of(&readings, i) {
                 peaks[i] = relaid_peak(&peaks[i]);
             }
         }
@@ -795,6 +788,16 @@ fn varied(peak: &Peak, (grow, shift): (f32, f32)) -> Peak {
     v
 }
 
+/// The highest sureness among the readings in `readings` (plate index,
+/// (sureness, candidate)) of plate `plate`; minus infinity when it has none.
+fn surest_of(readings: &[(usize, (f32, PlateCandidate))], plate: usize) -> f32 {
+    readings
+        .iter()
+        .filter(|(owner, _)| *owner == plate)
+        .map(|(_, (sureness, _))| *sureness)
+        .fold(f32::NEG_INFINITY, f32::max)
+}
+
 /// The plates of `plates` that no reading in `readings` (plate index,
 /// (sureness, candidate)) is at least `sure_enough` sure of, in order.
 fn unsure(
@@ -803,11 +806,7 @@ fn unsure(
     sure_enough: f32,
 ) -> Vec<usize> {
     (0..plates)
-        .filter(|&i| {
-            !readings
-                .iter()
-                .any(|(owner, (sureness, _))| *owner == i && *sureness >= sure_enough)
-        })
+        .filter(|&i| surest_of(readings, i) < sure_enough)
         .collect()
 }
 
