@@ -54,6 +54,9 @@ impl GstSource {
                 .build(),
         ));
         sink.set_max_buffers(APPSINK_BUFFERS);
+        // A sink keeps its last buffer for inspection unless told not to: a
+        // decoded picture per camera held for nothing.
+        sink.set_enable_last_sample(false);
         // A file is played at its own frame rate, as a camera would deliver it.
         sink.set_sync(source.ends_at_eof());
         let refused = |_| {
