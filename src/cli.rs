@@ -30,7 +30,13 @@ pub enum Command {
     /// Run the gateway until SIGTERM or SIGINT.
     Run,
     /// Check the configuration file and exit; starts nothing.
-    CheckConfig,
+    CheckConfig {
+        /// Print nothing unless something is wrong: for systemd's
+        /// ExecStartPre, whose output goes to the journal (camera labels
+        /// are for a person on site, never for logs).
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print the version.
     Version,
     /// Show the running daemon's state: cameras, spool, broker, clock.
@@ -84,7 +90,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run => run(&cli.config),
-        Command::CheckConfig => check_config(&cli.config),
+        Command::CheckConfig { quiet } => check_config(&cli.config, quiet),
         Command::Status { json, state_file } => status(&cli.config, json, state_file),
         Command::Version => {
             println!("anprd {}", env!("CARGO_PKG_VERSION"));
@@ -115,11 +121,20 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     })
 }
 
-fn check_config(path: &std::path::Path) -> ExitCode {
+fn check_config(path: &std::path::Path, quiet: bool) -> ExitCode {
     let config = match load(path) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    for (key, file, why) in config.unreadable_files() {
+        eprintln!(
+            "warning: {key}: cannot read {}: {why} (anprd run will fail until it can)",
+            file.display()
+        );
+    }
+    if quiet {
+        return ExitCode::SUCCESS;
+    }
     // Local output for a person on site: labels may appear here, and only here.
     println!("{}: OK", path.display());
     println!("gateway {}", config.gateway.id);
@@ -132,12 +147,6 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             .map(|l| format!("  \"{l}\""))
             .unwrap_or_default();
         println!("camera {:<16} {state:<8} {kind}{label}", cam.id);
-    }
-    for (key, file, why) in config.unreadable_files() {
-        eprintln!(
-            "warning: {key}: cannot read {}: {why} (anprd run will fail until it can)",
-            file.display()
-        );
     }
     ExitCode::SUCCESS
 }

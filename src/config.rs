@@ -919,6 +919,16 @@ fn check_topic_prefix(prefix: &str) -> Result<(), String> {
     if prefix.contains('\0') {
         return Err("must not contain NUL".into());
     }
+    // Every topic reaches the broker and its logs: levels are tokens like
+    // ids, so a place name does not fit by accident.
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/')))
+    {
+        return Err(format!(
+            "contains {c:?}; topic levels are tokens of letters, digits, '-' and '_'"
+        ));
+    }
     Ok(())
 }
 
@@ -956,21 +966,37 @@ impl BrokerUrl {
         if rest.contains(['/', '?', '#', '@']) {
             return Err("must be scheme://host[:port] with no path, query or credentials".into());
         }
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
-                let port: u16 = port
-                    .parse()
-                    .ok()
-                    .filter(|p| *p != 0)
-                    .ok_or("has an invalid port number")?;
-                (host, port)
-            }
-            _ => (rest, if tls { 8883 } else { 1883 }),
+        // An IPv6 literal keeps its brackets: the resolver wants "[::1]:port".
+        let (host, port) = match rest.strip_prefix('[') {
+            Some(inner) => match inner.split_once(']') {
+                Some((literal, after)) => (&rest[..literal.len() + 2], after.strip_prefix(':')),
+                None => return Err("has an IPv6 address without its closing ']'".into()),
+            },
+            None => match rest.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (rest, None),
+            },
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
+        if host.is_empty() || host == "[]" {
             return Err("has no host".into());
         }
+        if host.starts_with('[') && rest.len() > host.len() && port.is_none() {
+            return Err("has something other than :port after the IPv6 address".into());
+        }
+        let port = match port {
+            None => {
+                if tls {
+                    8883
+                } else {
+                    1883
+                }
+            }
+            Some(port) => port
+                .parse()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or("has an invalid port number")?,
+        };
         Ok(BrokerUrl {
             tls,
             host: host.to_string(),

@@ -157,6 +157,19 @@ fn a_wildcard_in_the_topic_prefix_is_refused() {
 }
 
 #[test]
+fn free_text_in_the_topic_prefix_is_refused() {
+    let e = error_of(&with(
+        "topic_prefix = \"anpr\"",
+        "topic_prefix = \"anpr/Kings Road\"",
+    ));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:17:16: mqtt.topic_prefix: contains ' '"),
+        "{e}"
+    );
+    assert!(!e.contains("Kings"), "{e}");
+}
+
+#[test]
 fn a_tiny_spool_cap_is_refused() {
     let e = error_of(&with("max_bytes = 2147483648", "max_bytes = 1000"));
     assert!(
@@ -328,4 +341,55 @@ fn the_engine_defaults_to_neural_and_a_model_dir_must_be_absolute() {
         e.starts_with("/etc/anprd/anprd.toml:27:10: recognise.models: must be an absolute path"),
         "{e}"
     );
+}
+
+#[test]
+fn broker_urls_parse_with_default_ports() {
+    use anprd::config::BrokerUrl;
+    let url = |tls, host: &str, port| BrokerUrl {
+        tls,
+        host: host.into(),
+        port,
+    };
+    let p = |s| BrokerUrl::parse(s).unwrap();
+    assert_eq!(p("mqtt://127.0.0.1:1999"), url(false, "127.0.0.1", 1999));
+    assert_eq!(
+        p("mqtt://broker.example"),
+        url(false, "broker.example", 1883)
+    );
+    assert_eq!(
+        p("mqtts://broker.example"),
+        url(true, "broker.example", 8883)
+    );
+    assert_eq!(
+        p("mqtts://broker.example:443/"),
+        url(true, "broker.example", 443)
+    );
+    // IPv6 literals keep their brackets, with or without a port.
+    assert_eq!(p("mqtt://[::1]:1884"), url(false, "[::1]", 1884));
+    assert_eq!(p("mqtt://[::1]"), url(false, "[::1]", 1883));
+    assert_eq!(p("mqtts://[fd00::10]"), url(true, "[fd00::10]", 8883));
+}
+
+#[test]
+fn bad_broker_urls_are_refused_without_echoing_them() {
+    for (bad, why) in [
+        ("http://secret.example", "must start with"),
+        ("mqtt://", "no host"),
+        ("mqtt://secret.example:99999", "port"),
+        ("mqtt://secret.example:0", "port"),
+        ("mqtt://secret.example:x", "port"),
+        ("mqtt://secret.example/path", "no path"),
+        ("mqtt://user@secret.example", "credentials"),
+        ("mqtt://[]:1883", "no host"),
+        ("mqtt://[fd00::5ec:1883", "closing"),
+        ("mqtt://[fd00::5ec]1883", "after the IPv6 address"),
+    ] {
+        let err = anprd::config::BrokerUrl::parse(bad).unwrap_err();
+        assert!(err.contains(why), "{bad}: {err}");
+        assert!(
+            !err.contains("secret") && !err.contains("5ec"),
+            "{bad}: {err}"
+        );
+    }
 }

@@ -36,3 +36,41 @@ fn unit_passes_systemd_analyze_verify() {
         "systemd-analyze verify: {stderr}"
     );
 }
+
+/// What ExecStartPre prints goes to the journal: the configuration check it
+/// runs must not print the cameras' labels (they may name the site).
+#[test]
+fn the_check_before_start_keeps_labels_out_of_the_journal() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("systemd/anprd.service")).unwrap();
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStartPre="))
+        .expect("the unit checks its configuration before starting");
+    let example = root.join("config/anprd.toml");
+    let label = "free text for people on site";
+    assert!(
+        std::fs::read_to_string(&example).unwrap().contains(label),
+        "the example configuration gives a camera a label"
+    );
+    let mut words = line.split_whitespace().map(|w| {
+        w.replace("/usr/bin/anprd", env!("CARGO_BIN_EXE_anprd"))
+            .replace("/etc/anprd/anprd.toml", example.to_str().unwrap())
+    });
+    let out = Command::new(words.next().unwrap())
+        .args(words)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!printed.contains(label), "{printed}");
+    assert!(!printed.contains("cam-01"), "{printed}");
+}

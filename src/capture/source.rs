@@ -19,8 +19,11 @@ impl Source {
     /// Parses a `source` string. The error is a sentence for a person and
     /// never repeats the string: it may hold the camera's address.
     pub fn parse(s: &str) -> Result<Source, String> {
-        if s.starts_with("rtsp://") || s.starts_with("rtsps://") {
-            if s.len() <= "rtsp://".len() || s["rtsp://".len()..].starts_with('/') {
+        if let Some(rest) = s
+            .strip_prefix("rtsp://")
+            .or_else(|| s.strip_prefix("rtsps://"))
+        {
+            if rest.is_empty() || rest.starts_with('/') {
                 return Err("an rtsp:// source needs a host".into());
             }
             Ok(Source::Rtsp(s.to_string()))
@@ -51,11 +54,20 @@ impl Source {
             }
             Ok(Source::Gst(pipeline.trim().to_string()))
         } else {
-            let scheme = s.split_once(':').map(|(scheme, _)| scheme).unwrap_or("");
-            let shown = if scheme.chars().all(|c| c.is_ascii_alphanumeric()) && !scheme.is_empty() {
-                format!("unsupported scheme {scheme:?}")
-            } else {
-                "no scheme".to_string()
+            // Only a scheme from this list is named: text before a colon
+            // may be the camera's host name ("camnorth:554/live").
+            const KNOWN: &[&str] = &[
+                "http", "https", "rtmp", "rtmps", "srt", "udp", "rtp", "tcp", "hls", "mms",
+            ];
+            let scheme = s
+                .split_once("://")
+                .map(|(scheme, _)| scheme.to_ascii_lowercase());
+            let shown = match scheme {
+                Some(scheme) if KNOWN.contains(&scheme.as_str()) => {
+                    format!("unsupported scheme {scheme:?}")
+                }
+                Some(_) => "unsupported scheme".to_string(),
+                None => "no scheme".to_string(),
             };
             Err(format!(
                 "{shown}; expected rtsp://, file://, v4l2:// or gst:<pipeline>"
@@ -95,6 +107,10 @@ mod tests {
         );
         assert!(Source::parse("file:///a.mp4").unwrap().ends_at_eof());
         assert!(!Source::parse("rtsp://cam/x").unwrap().ends_at_eof());
+        assert_eq!(
+            Source::parse("rtsps://10.0.0.5/s1"),
+            Ok(Source::Rtsp("rtsps://10.0.0.5/s1".into()))
+        );
     }
 
     #[test]
@@ -105,6 +121,9 @@ mod tests {
             ("file://relative.mp4", "absolute path"),
             ("v4l2://video0", "device path"),
             ("rtsp://", "needs a host"),
+            ("rtsps:///s1", "needs a host"),
+            ("camnorth:554/live", "no scheme"),
+            ("camnorth://10.0.0.5/live", "unsupported scheme"),
             ("gst:videotestsrc ! fakesink", "appsink named sink"),
             (
                 "gst:videotestsrc ! appsink name=other",
@@ -114,6 +133,7 @@ mod tests {
             let err = Source::parse(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
             assert!(!err.contains("10.0.0.5"), "{bad}: {err}");
+            assert!(!err.contains("camnorth"), "{bad}: {err}");
         }
     }
 }
