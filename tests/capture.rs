@@ -17,8 +17,12 @@ struct Running {
 }
 
 fn start(source: &str, queue_frames: usize) -> Running {
+    start_as("cam-t", source, queue_frames)
+}
+
+fn start_as(id: &str, source: &str, queue_frames: usize) -> Running {
     let camera = CameraConfig {
-        id: "cam-t".into(),
+        id: id.into(),
         source: source.into(),
         enabled: true,
         label: None,
@@ -246,4 +250,78 @@ fn a_live_stream_that_ends_is_reopened_not_ended() {
     assert!(!cam.stats.ended.load(Ordering::Relaxed));
     cam.stop.store(true, Ordering::Relaxed);
     cam.thread.join().unwrap();
+}
+
+#[test]
+fn a_file_that_fails_part_way_is_not_played_again() {
+    // Not live, and an error after its fifth frame: played again from the
+    // start, every vehicle in it would be read twice.
+    let cam = start(
+        "gst:videotestsrc num-buffers=50 ! video/x-raw,width=32,height=24 ! identity error-after=5 ! appsink name=sink",
+        64,
+    );
+    let frames = drain(&cam.queue, Duration::from_secs(15));
+    cam.thread.join().unwrap();
+    assert!(
+        (1..=5).contains(&frames.len()),
+        "{} frames: played again",
+        frames.len()
+    );
+    assert_eq!(cam.stats.reopens.load(Ordering::Relaxed), 0);
+    assert!(cam.stats.ended.load(Ordering::Relaxed));
+    assert!(
+        cam.stats.failed.load(Ordering::Relaxed),
+        "told as a failure"
+    );
+}
+
+/// Warnings logged by this test binary, as text.
+fn warnings() -> &'static std::sync::Mutex<Vec<String>> {
+    struct Warnings(std::sync::Mutex<Vec<String>>);
+    impl log::Log for Warnings {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.level() <= log::Level::Warn
+        }
+        fn log(&self, r: &log::Record) {
+            if self.enabled(r.metadata()) {
+                self.0.lock().unwrap().push(r.args().to_string());
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: std::sync::OnceLock<&'static Warnings> = std::sync::OnceLock::new();
+    let logger = LOGGER.get_or_init(|| {
+        let logger: &'static Warnings = Box::leak(Box::new(Warnings(Default::default())));
+        log::set_logger(logger).unwrap();
+        log::set_max_level(log::LevelFilter::Warn);
+        logger
+    });
+    &logger.0
+}
+
+#[test]
+fn every_outage_after_streaming_is_warned_about_not_only_the_first() {
+    let warnings = warnings();
+    let cam = start_as(
+        "cam-outages",
+        "gst:videotestsrc is-live=true num-buffers=3 ! video/x-raw,width=32,height=24 ! appsink name=sink",
+        64,
+    );
+    let lost = || {
+        warnings
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|w| w.starts_with("camera cam-outages lost"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cam.stats.reopens.load(Ordering::Relaxed) < 3 {
+        assert!(Instant::now() < deadline, "not reopened three times");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cam.stop.store(true, Ordering::Relaxed);
+    cam.thread.join().unwrap();
+    // Each end followed frames: each is an outage of its own.
+    assert!(lost() >= 3, "{:?}", warnings.lock().unwrap());
 }

@@ -97,7 +97,11 @@ impl FrameSource for GstSource {
                 self.seq += 1;
                 Ok(Next::Frame(frame))
             }
-            None if self.sink.is_eos() => Ok(Next::End),
+            // A source that fails sends end-of-stream after its error.
+            None if self.sink.is_eos() => match pipeline_error(&self.pipeline) {
+                Some(msg) => Err(CaptureError::Lost(msg)),
+                None => Ok(Next::End),
+            },
             None => Ok(Next::Timeout),
         }
     }

@@ -153,11 +153,24 @@ impl CameraLoop {
                 Ok(mut stream) => (self.stream(stream.as_mut(), failures), stream.is_live()),
                 Err(e) => (Ended::Failed(e.to_string()), true),
             };
-            self.stats.streaming.store(false, Ordering::Relaxed);
+            let was_streaming = self.stats.streaming.swap(false, Ordering::Relaxed);
+            if was_streaming {
+                failures = 0; // a new outage: its first failure is told
+            }
             match ended {
                 Ended::Shutdown => break,
                 Ended::Eof if !live => {
                     log::info!("camera {}: end of stream", self.id);
+                    break;
+                }
+                // A file played again from its start would read every
+                // vehicle in it again.
+                Ended::Failed(why) if !live && was_streaming => {
+                    self.stats.failed.store(true, Ordering::Relaxed);
+                    log::error!(
+                        MESSAGE_ID = message_id::CAMERA_LOST, CAMERA_ID = self.id.as_str();
+                        "camera {}: the file failed part way ({why}); not played again", self.id
+                    );
                     break;
                 }
                 Ended::Eof => self.lost(&mut failures, "stream ended"),
@@ -213,7 +226,7 @@ impl CameraLoop {
     fn lost(&self, failures: &mut u64, why: &str) {
         *failures += 1;
         self.stats.failed.store(true, Ordering::Relaxed);
-        if *failures == 1 || self.stats.streaming.load(Ordering::Relaxed) {
+        if *failures == 1 {
             log::warn!(
                 MESSAGE_ID = message_id::CAMERA_LOST, CAMERA_ID = self.id.as_str();
                 "camera {} lost: {why}; reopening with backoff", self.id

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use v4l::buffer::Type;
 use v4l::io::mmap::Stream;
-use v4l::io::traits::CaptureStream;
+use v4l::io::traits::{CaptureStream, Stream as _};
 use v4l::video::Capture;
 use v4l::{Device, FourCC};
 
@@ -50,6 +50,9 @@ impl Pixels {
 
 pub struct V4l2Source {
     stream: Stream<'static>,
+    /// Whether a buffer has been taken from the driver yet (see
+    /// [`V4l2Source::wait_for_frame`]).
+    primed: bool,
     pixels: Pixels,
     width: usize,
     height: usize,
@@ -91,9 +94,16 @@ impl V4l2Source {
         }
         let mut stream = Stream::with_buffers(&device, Type::VideoCapture, BUFFERS)
             .map_err(|e| open("cannot map buffers", e))?;
-        stream.set_timeout(Duration::from_millis(100));
+        for index in 0..BUFFERS as usize {
+            CaptureStream::queue(&mut stream, index)
+                .map_err(|e| open("cannot queue buffers", e))?;
+        }
+        stream
+            .start()
+            .map_err(|e| open("cannot start streaming", e))?;
         Ok(V4l2Source {
             stream,
+            primed: false,
             pixels,
             width: format.width as usize,
             height: format.height as usize,
@@ -103,13 +113,37 @@ impl V4l2Source {
     }
 }
 
+impl V4l2Source {
+    /// Waits up to `timeout` for the driver to fill a buffer; true when one
+    /// is ready.
+    ///
+    /// The crate's `next()` hands the previous buffer back to the driver
+    /// before it waits, so a wait that times out inside it would hand the
+    /// same buffer back twice on the next call, which the driver refuses
+    /// (EINVAL): we wait here instead and call `next()` only with a frame
+    /// ready. `next()` also hands back a buffer it never took on its first
+    /// call, so the first frame is taken by hand and dropped.
+    fn wait_for_frame(&mut self, timeout: Duration) -> std::io::Result<bool> {
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        if self.stream.handle().poll(libc::POLLIN, ms)? == 0 {
+            return Ok(false);
+        }
+        if !self.primed {
+            CaptureStream::dequeue(&mut self.stream)?;
+            self.primed = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
 impl FrameSource for V4l2Source {
-    fn next_frame(&mut self, _timeout: Duration) -> Result<Next, CaptureError> {
-        let (data, meta) = match self.stream.next() {
-            Ok(next) => next,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Ok(Next::Timeout),
-            Err(e) => return Err(CaptureError::Lost(format!("device read failed: {e}"))),
-        };
+    fn next_frame(&mut self, timeout: Duration) -> Result<Next, CaptureError> {
+        let lost = |e: std::io::Error| CaptureError::Lost(format!("device read failed: {e}"));
+        if !self.wait_for_frame(timeout).map_err(lost)? {
+            return Ok(Next::Timeout);
+        }
+        let (data, meta) = self.stream.next().map_err(lost)?;
         // i64 on 64-bit targets, i32 on 32-bit ARM site boxes: widen losslessly.
         #[allow(clippy::useless_conversion)]
         let captured_at = capture_time(
