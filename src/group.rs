@@ -13,6 +13,10 @@
 //! again while it stays in sight (gaps shorter than `suppress_s`), so a
 //! parked or queueing vehicle yields one read.
 //!
+//! With motion gating, a parked car's frames are skipped and its plate is
+//! not seen again, yet it has not left: a plate read lately stays in sight
+//! while nothing moves over the place it was last seen ([`Grouper::scene`]).
+//!
 //! Time is the frames' capture time, so grouping does not depend on how fast
 //! recognition happens to run.
 
@@ -24,6 +28,7 @@ use crate::capture::{Frame, UtcMillis};
 use crate::config::GroupConfig;
 use crate::imaging::Snapshot;
 use crate::recognise::PlateCandidate;
+use crate::recognise::gate::Change;
 use crate::record::Read;
 
 /// Distinct readings of one track whose best snapshot is kept. Misreads
@@ -36,10 +41,21 @@ pub struct Grouper {
     camera_id: String,
     config: GroupConfig,
     tracks: Vec<Track>,
-    /// Plates read on this camera lately: text → when last in sight.
-    recent: HashMap<String, UtcMillis>,
+    /// Plates read on this camera lately, by text.
+    recent: HashMap<String, Recent>,
     /// Tracks that ended without a read because their plate was suppressed.
     suppressed: u64,
+}
+
+/// A plate read on this camera lately.
+struct Recent {
+    /// When it was last in sight.
+    seen: UtcMillis,
+    /// Where it was last seen ([x, y, w, h], frame pixels).
+    plate_box: [u32; 4],
+    /// Something moved over that place since (or may have): the plate may
+    /// have left, and only seeing it again says it is there.
+    disturbed: bool,
 }
 
 /// One vehicle pass in progress.
@@ -47,6 +63,8 @@ struct Track {
     first_seen: UtcMillis,
     last_seen: UtcMillis,
     last_box: [u32; 4],
+    /// Something moved over `last_box` since the plate was last seen there.
+    disturbed: bool,
     /// Box movement per millisecond, from the last two sightings.
     velocity: [f32; 2],
     sightings: Vec<Sighting>,
@@ -91,6 +109,29 @@ impl Grouper {
         self.tracks.iter().map(|t| t.last_box)
     }
 
+    /// Takes where the motion gate saw the picture change in a frame,
+    /// analysed or skipped, before the frame's plates (if any) are observed.
+    /// A plate read lately is still in sight at `now` while nothing has moved
+    /// over the place it was last seen: a car parked in view keeps its
+    /// suppression without being seen again. When the gate cannot say
+    /// (no motion gating), every plate needs seeing again, as before.
+    pub fn scene(&mut self, now: UtcMillis, change: Change) {
+        let touched = |b: [u32; 4]| match change {
+            Change::Unknown => true,
+            Change::Nothing => false,
+            Change::Within(region) => overlaps(region, b),
+        };
+        for t in &mut self.tracks {
+            t.disturbed |= touched(t.last_box);
+        }
+        for r in self.recent.values_mut() {
+            r.disturbed |= touched(r.plate_box);
+            if !r.disturbed {
+                r.seen = r.seen.max(now);
+            }
+        }
+    }
+
     /// Takes one analysed frame; returns the reads it completes (tracks that
     /// ended, and previews that became due).
     pub fn observe(&mut self, frame: &Frame, candidates: &[PlateCandidate]) -> Vec<Read> {
@@ -133,7 +174,7 @@ impl Grouper {
             .partition(|t| now - t.last_seen > end_after || now - t.first_seen >= max_pass);
         self.tracks = open;
         let window = self.suppress_window();
-        self.recent.retain(|_, seen| now - *seen <= window);
+        self.recent.retain(|_, r| now - r.seen <= window);
         over.into_iter().filter_map(|t| self.finish(t)).collect()
     }
 
@@ -163,7 +204,7 @@ impl Grouper {
     fn is_suppressed(&self, text: &str, first_seen: UtcMillis) -> bool {
         self.recent
             .get(text)
-            .is_some_and(|seen| first_seen - *seen <= self.suppress_window())
+            .is_some_and(|r| first_seen - r.seen <= self.suppress_window())
     }
 
     /// A preview read for track `i`, the first time enough frames agree.
@@ -189,7 +230,14 @@ impl Grouper {
         }
         let vote = track.vote()?;
         let suppressed = self.is_suppressed(&vote.text, track.first_seen);
-        self.recent.insert(vote.text.clone(), track.last_seen);
+        self.recent.insert(
+            vote.text.clone(),
+            Recent {
+                seen: track.last_seen,
+                plate_box: track.last_box,
+                disturbed: track.disturbed,
+            },
+        );
         if suppressed && track.preview.is_none() {
             self.suppressed += 1;
             return None;
@@ -236,6 +284,7 @@ impl Track {
             first_seen: now,
             last_seen: now,
             last_box: cand.plate_box,
+            disturbed: false,
             velocity: [0.0, 0.0],
             sightings: vec![Sighting::of(cand)],
             kept: Vec::new(),
@@ -280,6 +329,7 @@ impl Track {
         self.velocity = [(x1 as f32 - x0 as f32) / dt, (y1 as f32 - y0 as f32) / dt];
         self.last_seen = now;
         self.last_box = cand.plate_box;
+        self.disturbed = false;
         self.sightings.push(Sighting::of(cand));
         self.keep(cand, frame);
     }
@@ -389,6 +439,11 @@ fn similarity(a: &str, b: &str) -> f32 {
 }
 
 /// Intersection over union of two [x, y, w, h] boxes.
+/// Whether two boxes ([x, y, w, h]) share any pixel.
+fn overlaps(a: [u32; 4], b: [u32; 4]) -> bool {
+    a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3]
+}
+
 fn iou(a: [u32; 4], b: [u32; 4]) -> f32 {
     let (ax1, ay1, ax2, ay2) = (a[0], a[1], a[0] + a[2], a[1] + a[3]);
     let (bx1, by1, bx2, by2) = (b[0], b[1], b[0] + b[2], b[1] + b[3]);
@@ -572,6 +627,98 @@ mod tests {
         let again = pass(&mut g, back, &[("PK07CAR", 0.9); 3]);
         assert!(again.is_empty());
         assert_eq!(g.flush().len(), 1);
+    }
+
+    /// What the pipeline does with a frame the motion gate judged.
+    fn gated(
+        g: &mut Grouper,
+        t: UtcMillis,
+        change: Change,
+        plates: &[PlateCandidate],
+    ) -> Vec<Read> {
+        g.scene(t, change);
+        match change {
+            Change::Nothing => g.expire(t),
+            _ => g.observe(&frame(t), plates),
+        }
+    }
+
+    #[test]
+    fn a_parked_car_whose_frames_are_skipped_is_not_read_again() {
+        let mut g = grouper(config());
+        let at = cand("PK07CAR", 0.9, 10).plate_box;
+        let mut reads = Vec::new();
+        // It parks: seen while it moves in, then still.
+        for i in 0..5 {
+            reads.extend(gated(
+                &mut g,
+                i * 40,
+                Change::Within([0, 0, 64, 32]),
+                &[cand("PK07CAR", 0.9, 10)],
+            ));
+        }
+        // Two minutes of nothing moving: every frame skipped.
+        for i in 5..3000 {
+            reads.extend(gated(&mut g, i * 40, Change::Nothing, &[]));
+        }
+        // Something passes elsewhere in the picture, then near it: the
+        // detector sees the parked plate again.
+        for i in 3000..3005 {
+            reads.extend(gated(&mut g, i * 40, Change::Within([45, 0, 19, 8]), &[]));
+        }
+        for i in 3005..3010 {
+            reads.extend(gated(
+                &mut g,
+                i * 40,
+                Change::Within(at),
+                &[cand("PK07CAR", 0.9, 10)],
+            ));
+        }
+        reads.extend(g.flush());
+        assert_eq!(reads.len(), 1, "read when it parked, not when seen again");
+        assert_eq!(g.suppressed(), 1);
+    }
+
+    #[test]
+    fn a_car_that_drove_off_is_read_again_when_it_comes_back() {
+        let mut g = grouper(config());
+        let mut reads = Vec::new();
+        for i in 0..5 {
+            reads.extend(gated(
+                &mut g,
+                i * 40,
+                Change::Within([0, 0, 64, 32]),
+                &[cand("GO07CAR", 0.9, 10 + i as u32)],
+            ));
+        }
+        // It leaves: the place it was last seen changes, and then the empty
+        // road stays still for two minutes.
+        reads.extend(gated(&mut g, 200, Change::Within([10, 5, 40, 20]), &[]));
+        for i in 6..3000 {
+            reads.extend(gated(&mut g, i * 40, Change::Nothing, &[]));
+        }
+        assert_eq!(reads.len(), 1);
+        for i in 3000..3005 {
+            reads.extend(gated(
+                &mut g,
+                i * 40,
+                Change::Within([0, 0, 64, 32]),
+                &[cand("GO07CAR", 0.9, 10)],
+            ));
+        }
+        reads.extend(g.flush());
+        assert_eq!(reads.len(), 2, "a new pass after the window");
+
+        // Without motion gating nothing is kept in sight unseen.
+        let mut g = grouper(config());
+        let mut reads = pass(&mut g, 0, &[("PK07CAR", 0.9); 3]);
+        for i in 3..3000 {
+            g.scene(i * 40, Change::Unknown);
+            reads.extend(g.expire(i * 40));
+        }
+        reads.extend(pass(&mut g, 3000 * 40, &[("PK07CAR", 0.9); 3]));
+        reads.extend(g.flush());
+        assert_eq!(reads.len(), 2);
     }
 
     #[test]

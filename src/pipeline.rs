@@ -318,7 +318,9 @@ impl Worker {
 
     fn analyse(&mut self, lane: &Lane, state: &mut LaneState, mut frame: Frame) -> Vec<Read> {
         crate::imaging::redact(&mut frame, &lane.redact);
-        if !state.gate.worth_analysing(&frame) {
+        let worth = state.gate.worth_analysing(&frame);
+        state.grouper.scene(frame.captured_at, state.gate.change());
+        if !worth {
             bump(&lane.stats.skipped);
             return state.grouper.expire(frame.captured_at);
         }

@@ -18,6 +18,18 @@ const BLOCK_DELTA: u8 = 10;
 /// patch, far smaller than any vehicle worth reading.
 const MIN_CHANGED_BLOCKS: usize = 9;
 
+/// What the last frame compared says about where the picture changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// It cannot say: no motion gating, a first frame, a new size.
+    Unknown,
+    /// Nothing moved.
+    Nothing,
+    /// Something moved, all of it within this box ([x, y, w, h], frame
+    /// pixels).
+    Within([u32; 4]),
+}
+
 /// The gate of one camera.
 pub struct Gate {
     roi: Option<Vec<[f32; 2]>>,
@@ -51,7 +63,19 @@ impl Gate {
     /// when it cannot say (no motion gating, a first frame, a new size): then
     /// anything may have changed anywhere.
     pub fn moving_region(&self) -> Option<[u32; 4]> {
-        self.motion.as_ref().and_then(|m| m.region)
+        match self.change() {
+            Change::Within(region) => Some(region),
+            _ => None,
+        }
+    }
+
+    /// Where the last frame [`worth_analysing`](Self::worth_analysing)
+    /// compared had changed, whether it was worth analysing or not.
+    pub fn change(&self) -> Change {
+        match &self.motion {
+            Some(m) if m.compared => m.region.map_or(Change::Nothing, Change::Within),
+            _ => Change::Unknown,
+        }
     }
 
     /// Keeps the plates that are wide enough and inside the region.
@@ -71,6 +95,8 @@ struct Motion {
     size: (u32, u32),
     /// Around the blocks that changed in the last frame compared.
     region: Option<[u32; 4]>,
+    /// The last frame could be compared with the one before (same size).
+    compared: bool,
 }
 
 impl Motion {
@@ -110,6 +136,7 @@ impl Motion {
                 }
             }
         }
+        self.compared = same_size;
         self.region = (same_size && changed > 0).then(|| {
             let [x0, y0, x1, y1] = around.map(|b| b * BLOCK);
             [x0, y0, x1 - x0, y1 - y0]
@@ -244,11 +271,14 @@ mod tests {
         let mut gate = Gate::new(None, 0, true);
         gate.worth_analysing(&road(None, 0));
         assert_eq!(gate.moving_region(), None, "a first frame: anywhere");
+        assert_eq!(gate.change(), Change::Unknown);
         gate.worth_analysing(&road(None, 1));
         assert_eq!(gate.moving_region(), None, "noise moves nothing");
+        assert_eq!(gate.change(), Change::Nothing);
         gate.worth_analysing(&road(Some(50), 2));
         // The car: x 50..110, y 100..140, to whole 8 px blocks.
         assert_eq!(gate.moving_region(), Some([48, 96, 64, 48]));
+        assert_eq!(gate.change(), Change::Within([48, 96, 64, 48]));
         gate.worth_analysing(&road(Some(70), 3));
         let [x, y, w, h] = gate.moving_region().expect("the car moved");
         assert!(x <= 50 && x + w >= 130, "from its old place to its new");
@@ -262,6 +292,7 @@ mod tests {
         assert!(gate.worth_analysing(&road(None, 0)));
         assert!(gate.worth_analysing(&road(None, 0)));
         assert_eq!(gate.moving_region(), None);
+        assert_eq!(gate.change(), Change::Unknown, "it cannot say");
     }
 
     #[test]
