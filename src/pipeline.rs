@@ -17,9 +17,10 @@
 //! spool writer stores the last reads and flushes; only then does the
 //! forwarder stop, after a short wait for outstanding acknowledgements.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -274,9 +275,16 @@ impl Worker {
             for k in 0..n {
                 let i = (self.next + k) % n;
                 let lane = &lanes[i];
-                let Ok(mut state) = lane.state.try_lock() else {
-                    open = true; // another worker is on it
-                    continue;
+                let mut state = match lane.state.try_lock() {
+                    Ok(state) => state,
+                    Err(TryLockError::WouldBlock) => {
+                        open = true; // another worker is on it
+                        continue;
+                    }
+                    // A panic while this camera's frame was analysed: its
+                    // tracks and gate are still usable, and a camera left
+                    // locked would keep shutdown waiting for ever.
+                    Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
                 };
                 if state.finished {
                     continue;
@@ -286,7 +294,18 @@ impl Worker {
                     Pop::Frame(frame) => {
                         served = true;
                         self.next = (i + 1) % n;
-                        self.analyse(lane, &mut state, frame)
+                        let seq = frame.seq;
+                        // A bug the frame trips costs that frame, not the
+                        // worker (and with it every camera's recognition).
+                        catch_unwind(AssertUnwindSafe(|| self.analyse(lane, &mut state, frame)))
+                            .unwrap_or_else(|_| {
+                                log::error!(
+                                    CAMERA_ID = lane.id.as_str();
+                                    "camera {}: recognition failed on frame {seq}; frame skipped",
+                                    lane.id
+                                );
+                                Vec::new()
+                            })
                     }
                     Pop::Closed => {
                         state.finished = true;

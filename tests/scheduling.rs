@@ -80,3 +80,45 @@ fn a_busy_camera_cannot_starve_a_quiet_one_and_overload_drops_are_counted() {
         "the quiet camera is served: {quiet_analysed} of {quiet_frames} analysed, {quiet_dropped} dropped"
     );
 }
+
+/// Panics on every tenth frame it is given. Lives in tests/ only.
+struct Flaky(u32);
+
+impl Recogniser for Flaky {
+    fn recognise(&mut self, _frame: &Frame) -> Vec<PlateCandidate> {
+        self.0 += 1;
+        assert!(!self.0.is_multiple_of(10), "a bug tripped by frame {}", self.0);
+        Vec::new()
+    }
+}
+
+#[test]
+fn a_recognition_panic_costs_one_frame_not_the_worker_or_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[gateway]\nid = \"gw-p\"\n\
+         [[camera]]\nid = \"cam-p\"\nqueue_frames = 100\nmotion_gating = false\n\
+         source = \"gst:videotestsrc num-buffers=50 ! video/x-raw,width=64,height=48 ! appsink name=sink\"\n\
+         [recognise]\nworkers = 1\n\
+         [mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n[spool]\npath = \"{}\"\n",
+        dir.path().join("spool").display()
+    );
+    let config = Config::parse(&text, Path::new("p.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let engines = || -> anyhow::Result<Box<dyn Recogniser>> { Ok(Box::new(Flaky(0))) };
+    let pipeline = Pipeline::start(&config, &engines).unwrap();
+    let cam = pipeline.stats.camera("cam-p").unwrap();
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while !cam.ended.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let analysed = cam.analysed.load(Ordering::Relaxed);
+        pipeline.stop();
+        done.send(analysed).unwrap();
+    });
+    let analysed = stopped
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the pipeline stops after a recognition panic");
+    assert_eq!(analysed, 45, "every frame but the five that panicked");
+}

@@ -113,14 +113,27 @@ pub fn spawn(
         .name(format!("capture-{id}"))
         .spawn(move || {
             match source {
-                Ok(source) => CameraLoop {
-                    id,
-                    source,
-                    queue: queue.clone(),
-                    stats,
-                    shutdown,
+                Ok(source) => {
+                    let camera = CameraLoop {
+                        id: id.clone(),
+                        source,
+                        queue: queue.clone(),
+                        stats: stats.clone(),
+                        shutdown,
+                    };
+                    // The queue must close whatever happens: recognition
+                    // (and shutdown) waits for it.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| camera.run()))
+                        .is_err()
+                    {
+                        stats.failed.store(true, Ordering::Relaxed);
+                        stats.ended.store(true, Ordering::Relaxed);
+                        log::error!(
+                            MESSAGE_ID = message_id::CAMERA_LOST, CAMERA_ID = id.as_str();
+                            "camera {id}: capture failed and stopped"
+                        );
+                    }
                 }
-                .run(),
                 // Validated with the config; kept as a clean stop, not a panic.
                 Err(why) => log::error!("camera {id}: source unusable: {why}"),
             }
