@@ -31,6 +31,10 @@ use crate::recognise::PlateCandidate;
 use crate::recognise::gate::Change;
 use crate::record::Read;
 
+/// Sightings closer together than this (ms) do not update a track's
+/// velocity: a tenth of a frame at 50 fps.
+const MIN_VELOCITY_DT: i64 = 2;
+
 /// Distinct readings of one track whose best snapshot is kept. Misreads
 /// make new texts; keeping a snapshot for each would let one track grow.
 const KEPT_SNAPSHOTS: usize = 3;
@@ -45,6 +49,9 @@ pub struct Grouper {
     recent: HashMap<String, Recent>,
     /// Tracks that ended without a read because their plate was suppressed.
     suppressed: u64,
+    /// The latest time this grouper has been given: time never runs
+    /// backwards here, whatever the capture timestamps do.
+    latest: UtcMillis,
 }
 
 /// A plate read on this camera lately.
@@ -100,7 +107,16 @@ impl Grouper {
             tracks: Vec::new(),
             recent: HashMap::new(),
             suppressed: 0,
+            latest: UtcMillis::MIN,
         }
+    }
+
+    /// `t`, or the latest time already given if that is later: capture
+    /// timestamps can step back (decode jitter, a source switching between
+    /// its clock and ours), and tracks must not see time reversed.
+    fn clock(&mut self, t: UtcMillis) -> UtcMillis {
+        self.latest = self.latest.max(t);
+        self.latest
     }
 
     /// Where the open tracks last saw their plates ([x, y, w, h], frame
@@ -116,6 +132,7 @@ impl Grouper {
     /// suppression without being seen again. When the gate cannot say
     /// (no motion gating), every plate needs seeing again, as before.
     pub fn scene(&mut self, now: UtcMillis, change: Change) {
+        let now = self.clock(now);
         let touched = |b: [u32; 4]| match change {
             Change::Unknown => true,
             Change::Nothing => false,
@@ -135,7 +152,7 @@ impl Grouper {
     /// Takes one analysed frame; returns the reads it completes (tracks that
     /// ended, and previews that became due).
     pub fn observe(&mut self, frame: &Frame, candidates: &[PlateCandidate]) -> Vec<Read> {
-        let now = frame.captured_at;
+        let now = self.clock(frame.captured_at);
         // Close what is over first, so a plate seen again later starts anew.
         let mut reads = self.expire(now);
         let mut taken = vec![false; self.tracks.len()];
@@ -165,6 +182,7 @@ impl Grouper {
     /// Ends the tracks that are over at time `now`; returns their reads.
     /// Called with each frame, and with the wall clock when no frames come.
     pub fn expire(&mut self, now: UtcMillis) -> Vec<Read> {
+        let now = self.clock(now);
         let (end_after, max_pass) = (
             self.config.end_after_ms as i64,
             self.config.max_pass_ms as i64,
@@ -323,10 +341,15 @@ impl Track {
     }
 
     fn add(&mut self, cand: &PlateCandidate, frame: &Frame, now: UtcMillis) {
-        let dt = (now - self.last_seen).max(1) as f32;
-        let [x0, y0, ..] = self.last_box;
-        let [x1, y1, ..] = cand.plate_box;
-        self.velocity = [(x1 as f32 - x0 as f32) / dt, (y1 as f32 - y0 as f32) / dt];
+        // Two sightings (nearly) at once say nothing about speed: dividing
+        // their shift by a millisecond would send the prediction far off.
+        let dt = now - self.last_seen;
+        if dt >= MIN_VELOCITY_DT {
+            let [x0, y0, ..] = self.last_box;
+            let [x1, y1, ..] = cand.plate_box;
+            let dt = dt as f32;
+            self.velocity = [(x1 as f32 - x0 as f32) / dt, (y1 as f32 - y0 as f32) / dt];
+        }
         self.last_seen = now;
         self.last_box = cand.plate_box;
         self.disturbed = false;
@@ -719,6 +742,31 @@ mod tests {
         reads.extend(pass(&mut g, 3000 * 40, &[("PK07CAR", 0.9); 3]));
         reads.extend(g.flush());
         assert_eq!(reads.len(), 2);
+    }
+
+    #[test]
+    fn capture_times_that_step_back_do_not_split_a_pass() {
+        let mut g = grouper(config());
+        // A moving plate, 4 px a frame; one frame stamped 1 ms before the
+        // one it follows, then the source's clock steps back 2 s.
+        let times = [0, 40, 80, 79, 160, 200, -1800, -1760, -1720];
+        let mut reads = Vec::new();
+        for (i, t) in times.into_iter().enumerate() {
+            // Partial reads right after each step: only the box places them.
+            let text = match i {
+                4 | 7 => "CDE",
+                _ if i % 2 == 0 => "AB12CDE",
+                _ => "AB12CD",
+            };
+            let plate = cand(text, 0.9, 10 + 4 * i as u32);
+            reads.extend(g.observe(&frame(t), &[plate]));
+        }
+        assert!(reads.is_empty(), "{} reads mid-pass", reads.len());
+        reads.extend(g.expire(1000));
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reads[0].vrm, "AB12CDE");
+        assert_eq!(reads[0].frames, 9, "one track");
+        assert_eq!(g.open_tracks(), 0);
     }
 
     #[test]

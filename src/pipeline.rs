@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::capture::{self, Doorbell, Frame, FrameQueue, Pop};
+use crate::capture::{self, Doorbell, Frame, FrameQueue, Pop, UtcMillis};
 use crate::config::{CameraConfig, Config};
 use crate::forward;
 use crate::group::Grouper;
@@ -114,6 +114,7 @@ impl Pipeline {
                     grouper: Grouper::new(&config.gateway.id, &camera.id, config.group.clone()),
                     finished: false,
                     last_tick: Instant::now(),
+                    last_frame: None,
                 }),
             });
         }
@@ -250,6 +251,23 @@ struct LaneState {
     /// The camera has ended and its last tracks are flushed.
     finished: bool,
     last_tick: Instant,
+    /// The last frame analysed: its capture time, and when it was taken
+    /// from the queue.
+    last_frame: Option<(UtcMillis, Instant)>,
+}
+
+/// The camera's time now: its last frame's capture time plus the time since
+/// that frame was taken (`last_frame`), or the wall clock before any frame.
+/// Tracks are timed by capture time, which trails the wall clock by the
+/// camera's delay and the queue's; ending them by the wall clock would cut
+/// passes short on a camera with a long delay.
+fn camera_now(last_frame: Option<(UtcMillis, Instant)>) -> UtcMillis {
+    match last_frame {
+        Some((captured_at, taken)) => {
+            captured_at + i64::try_from(taken.elapsed().as_millis()).unwrap_or(i64::MAX / 2)
+        }
+        None => now_millis(),
+    }
 }
 
 /// One recognition thread, serving every camera.
@@ -295,6 +313,7 @@ impl Worker {
                         served = true;
                         self.next = (i + 1) % n;
                         let seq = frame.seq;
+                        state.last_frame = Some((frame.captured_at, Instant::now()));
                         // A bug the frame trips costs that frame, not the
                         // worker (and with it every camera's recognition).
                         catch_unwind(AssertUnwindSafe(|| self.analyse(lane, &mut state, frame)))
@@ -314,7 +333,8 @@ impl Worker {
                     }
                     Pop::Timeout if state.last_tick.elapsed() >= IDLE_TICK => {
                         state.last_tick = Instant::now();
-                        state.grouper.expire(now_millis())
+                        let now = camera_now(state.last_frame);
+                        state.grouper.expire(now)
                     }
                     Pop::Timeout => Vec::new(),
                 };
@@ -389,6 +409,22 @@ fn union(a: [u32; 4], b: [u32; 4]) -> [u32; 4] {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_idle_tick_keeps_to_the_cameras_time() {
+        use std::time::{Duration, Instant};
+        // A frame captured 3 s before the wall clock, taken 50 ms ago.
+        let captured = crate::record::now_millis() - 3000;
+        let taken = Instant::now() - Duration::from_millis(50);
+        let now = super::camera_now(Some((captured, taken)));
+        assert!(
+            (captured + 50..captured + 1000).contains(&now),
+            "{}",
+            now - captured
+        );
+        let wall = crate::record::now_millis();
+        assert!(super::camera_now(None) >= wall);
+    }
+
     #[test]
     fn union_holds_both_boxes() {
         assert_eq!(

@@ -87,7 +87,11 @@ struct Flaky(u32);
 impl Recogniser for Flaky {
     fn recognise(&mut self, _frame: &Frame) -> Vec<PlateCandidate> {
         self.0 += 1;
-        assert!(!self.0.is_multiple_of(10), "a bug tripped by frame {}", self.0);
+        assert!(
+            !self.0.is_multiple_of(10),
+            "a bug tripped by frame {}",
+            self.0
+        );
         Vec::new()
     }
 }
