@@ -33,10 +33,8 @@ impl Spool {
             if captured_at >= limit {
                 break;
             }
-            h.reads
-                .remove(key.to_be_bytes())
-                .map_err(|e| self.db_err(e))?;
-            if let Some(meta) = self.index().remove(key) {
+            // Not counted if the broker acknowledged it meanwhile: sent, not expired.
+            if let Some(meta) = self.take(h, key)? {
                 expired += 1;
                 self.inner.counters.expired.fetch_add(1, Ordering::Relaxed);
                 log::warn!(
@@ -107,11 +105,8 @@ impl Spool {
             let Some(key) = self.index().entries.keys().next().copied() else {
                 break;
             };
-            h.reads
-                .remove(key.to_be_bytes())
-                .map_err(|e| self.db_err(e))?;
-            // Gone already if the broker acknowledged it meanwhile: sent, not dropped.
-            if let Some(meta) = self.index().remove(key) {
+            // Not counted if the broker acknowledged it meanwhile: sent, not dropped.
+            if let Some(meta) = self.take(h, key)? {
                 self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 log::warn!(
                     MESSAGE_ID = message_id::SPOOL_DROP,

@@ -389,10 +389,25 @@ impl Spool {
     /// Returns whether it was still pending.
     pub fn remove(&self, key: u64) -> Result<bool, SpoolError> {
         let h = self.handles()?;
-        h.reads
+        Ok(self.take(&h, key)?.is_some())
+    }
+
+    /// Removes the read under `key` from sled, then from the index. Returns
+    /// its index entry only if this call took the record out of sled: an
+    /// acknowledgement and a drop or expiry can race for one read, sled's
+    /// remove hands the record to exactly one of them, and only that one may
+    /// count and log it.
+    fn take(&self, h: &Handles, key: u64) -> Result<Option<Meta>, SpoolError> {
+        // Read before the record goes: the other remover may clear the entry
+        // between our sled remove and our index remove.
+        let meta = self.index().entries.get(&key).copied();
+        let removed = h
+            .reads
             .remove(key.to_be_bytes())
             .map_err(|e| self.db_err(e))?;
-        Ok(self.index().remove(key).is_some())
+        // Whoever took it, the index follows sled.
+        self.index().remove(key);
+        Ok(removed.and(meta))
     }
 
     /// Makes everything so far durable.
@@ -791,6 +806,66 @@ mod tests {
         assert_eq!(spool.expire(now + 2 * day).unwrap(), 1);
         let s = spool.stats();
         assert_eq!((s.pending, s.expired, s.dropped), (0, 2, 0));
+    }
+
+    /// The first half of [`Spool::remove`]: an acknowledgement whose sled
+    /// remove has landed but whose index update has not yet.
+    fn ack_in_sled_only(spool: &Spool, key: u64) {
+        let gone = spool.handles().unwrap().reads.remove(key.to_be_bytes());
+        assert!(gone.unwrap().is_some());
+    }
+
+    #[test]
+    fn a_read_acknowledged_while_the_cap_drops_is_not_counted_as_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let make = |i| {
+            let mut r = read("a", i, 3000);
+            r.plate_jpeg = vec![0xff; 1000];
+            r
+        };
+        let text = KEY_BYTES
+            + frame::shed(&frame::encode(&make(1)).unwrap(), Stage::TextOnly)
+                .unwrap()
+                .len() as u64;
+        // Room for two text reads: each append sheds both its own images, so
+        // nothing is left to shed and the third append must drop.
+        let spool = Spool::open(&cfg(dir.path(), text * 2 + 10)).unwrap();
+        spool.append(&[make(1)]).unwrap();
+        spool.append(&[make(2)]).unwrap();
+        assert_eq!(stage_of(&spool, spool.keys()[0]), Stage::TextOnly);
+        let keys = spool.keys();
+        // The broker acknowledged the oldest; the writer's drop loop runs
+        // between the forwarder's sled remove and its index remove.
+        ack_in_sled_only(&spool, keys[0]);
+        spool.append(&[make(3)]).unwrap();
+        assert_eq!(
+            spool.stats().dropped,
+            0,
+            "a delivered read counted as dropped"
+        );
+        assert!(
+            !spool.remove(keys[0]).unwrap(),
+            "the index was fixed already"
+        );
+        let s = spool.stats();
+        assert_eq!((s.pending, s.dropped), (2, 0));
+        assert_eq!(spool.keys()[0], keys[1]);
+    }
+
+    #[test]
+    fn a_read_acknowledged_while_it_expires_is_not_counted_as_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cfg(dir.path(), 1 << 30);
+        c.max_age_days = 7;
+        let now = crate::record::now_millis();
+        let spool = Spool::open(&c).unwrap();
+        spool
+            .append(&[read("a", now - 8 * 86_400_000, 10)])
+            .unwrap();
+        ack_in_sled_only(&spool, spool.keys()[0]);
+        assert_eq!(spool.expire(now).unwrap(), 0);
+        let s = spool.stats();
+        assert_eq!((s.pending, s.expired), (0, 0));
     }
 
     #[test]
