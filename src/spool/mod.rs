@@ -200,7 +200,7 @@ impl Spool {
         let (
             h,
             Scan {
-                index,
+                mut index,
                 bad,
                 unopenable,
             },
@@ -233,7 +233,12 @@ impl Spool {
             );
             self.move_aside(&h, &k)?;
         }
-        *self.index() = index;
+        let mut current = self.index();
+        // Keys never go backwards, not even onto a fresh spool after a
+        // quarantine: the forwarder reads on after the highest key it handed
+        // over, and a PUBACK for an old key must not remove a new read.
+        index.high_water = index.high_water.max(current.high_water);
+        *current = index;
         Ok(())
     }
 
@@ -896,6 +901,37 @@ mod tests {
         let again = Spool::open(&c).unwrap();
         assert!(!again.stats().spool_quarantined);
         assert_eq!(again.stats().pending, 1);
+    }
+
+    #[test]
+    fn keys_keep_rising_when_a_reopen_quarantines_the_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path(), 1 << 30);
+        let spool = Spool::open(&c).unwrap();
+        let old: Vec<Read> = (0..5).map(|i| read("a", i, 10)).collect();
+        spool.append(&old).unwrap();
+        // The forwarder has handed all of them over.
+        let cursor = *spool.keys().last().unwrap();
+        // Damaged while open: the reopen after a write failure finds sled's
+        // config unreadable, quarantines the spool and starts a fresh one.
+        std::fs::write(c.path.join("conf"), vec![0xa5; 64]).unwrap();
+        spool.reopen().unwrap();
+        let s = spool.stats();
+        assert!(s.spool_quarantined);
+        assert_eq!(s.pending, 0);
+        let new: Vec<Read> = (0..3).map(|i| read("a", 10 + i, 10)).collect();
+        spool.append(&new).unwrap();
+        let keys = spool.keys();
+        assert!(keys.iter().all(|&k| k > cursor), "{keys:?} after {cursor}");
+        // The forwarder reading on from its cursor finds every new read.
+        let mut after = Some(cursor);
+        let mut seen = Vec::new();
+        while let Some((k, e)) = spool.next_after(after).unwrap() {
+            after = Some(k);
+            seen.push(e.read_id);
+        }
+        let want: Vec<Uuid> = new.iter().map(|r| r.read_id).collect();
+        assert_eq!(seen, want);
     }
 
     #[test]
