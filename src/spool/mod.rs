@@ -19,11 +19,13 @@ mod limits;
 mod open;
 mod writer;
 
+use std::convert::Infallible;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use sled::transaction::{TransactionError, Transactional};
 use uuid::Uuid;
 
 use crate::capture::UtcMillis;
@@ -444,9 +446,22 @@ impl Spool {
         Ok(self.index().remove(key).is_some())
     }
 
+    /// One sled transaction over both trees, so a crash leaves the record in
+    /// one or the other: as two writes, a crash between them lost it.
     fn move_aside(&self, h: &Handles, key: &[u8]) -> Result<(), SpoolError> {
-        if let Some(v) = h.reads.remove(key).map_err(|e| self.db_err(e))? {
-            h.corrupt.insert(key, v).map_err(|e| self.db_err(e))?;
+        let moved = (&h.reads, &h.corrupt)
+            .transaction(|(reads, corrupt)| {
+                let Some(v) = reads.remove(key)? else {
+                    return Ok(false);
+                };
+                corrupt.insert(key, v)?;
+                Ok(true)
+            })
+            .map_err(|e: TransactionError<Infallible>| match e {
+                TransactionError::Storage(e) => self.db_err(e),
+                TransactionError::Abort(never) => match never {},
+            })?;
+        if moved {
             self.inner
                 .counters
                 .quarantined
