@@ -33,6 +33,14 @@ pub struct CameraStats {
     pub failed: AtomicBool,
 }
 
+impl CameraStats {
+    /// Frames recognition has taken off the queue: analysed, or skipped
+    /// because nothing moved. What the watchdog counts as progress.
+    pub fn taken(&self) -> u64 {
+        self.analysed.load(Ordering::Relaxed) + self.skipped.load(Ordering::Relaxed)
+    }
+}
+
 /// Counters of the whole gateway.
 #[derive(Debug, Default)]
 pub struct Stats {

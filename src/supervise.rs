@@ -3,8 +3,10 @@
 //!
 //! Ready means: configuration loaded, spool open (both done before this runs)
 //! and every enabled camera has delivered a frame or failed. A stall is a
-//! camera that claims to stream while recognition has looked at nothing new
-//! for the stall window: a hung source, recogniser or spool writer. Then the
+//! camera that claims to stream while recognition has taken nothing new off
+//! its queue for the stall window (a frame analysed, or skipped because
+//! nothing moved: an empty road is not a stall): a hung source, recogniser
+//! or spool writer. Then the
 //! pings stop, WATCHDOG_STALL is logged, and systemd restarts anprd. The
 //! forwarder shares this task's runtime, so a blocked runtime stops pings too.
 
@@ -51,7 +53,7 @@ pub fn cameras_ready(stats: &Stats) -> bool {
 /// Tracks per camera when recognition last moved.
 pub struct Progress {
     window: Duration,
-    /// analysed count at the last move, and when it moved.
+    /// Frames taken at the last move, and when it moved.
     cameras: Vec<(u64, Instant)>,
 }
 
@@ -59,7 +61,8 @@ pub struct Progress {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
     Progressing,
-    /// The camera (its index) streams but nothing was analysed for the window.
+    /// The camera (its index) streams but recognition took none of its
+    /// frames for the window.
     Stalled(usize),
 }
 
@@ -71,7 +74,8 @@ impl Progress {
         }
     }
 
-    /// `cameras`: (streaming, frames analysed) per camera, in a fixed order.
+    /// `cameras`: (streaming, frames recognition has taken: analysed or
+    /// skipped) per camera, in a fixed order.
     /// A camera that does not stream is capture's business (it reopens it
     /// and logs CAMERA_LOST), not a stall.
     pub fn observe(&mut self, now: Instant, cameras: &[(bool, u64)]) -> Verdict {
@@ -114,12 +118,7 @@ pub async fn run(gateway_id: String, stats: Arc<Stats>, spool: Spool, state_file
         let cameras: Vec<(bool, u64)> = stats
             .cameras
             .iter()
-            .map(|(_, c)| {
-                (
-                    c.streaming.load(Ordering::Relaxed),
-                    c.analysed.load(Ordering::Relaxed),
-                )
-            })
+            .map(|(_, c)| (c.streaming.load(Ordering::Relaxed), c.taken()))
             .collect();
         match progress.observe(now, &cameras) {
             Verdict::Stalled(i) => {
@@ -128,7 +127,7 @@ pub async fn run(gateway_id: String, stats: Arc<Stats>, spool: Spool, state_file
                     let id = stats.cameras[i].0.as_str();
                     log::error!(
                         MESSAGE_ID = message_id::WATCHDOG_STALL, CAMERA_ID = id;
-                        "pipeline stalled: camera {id} streams but nothing was analysed for {} s; \
+                        "pipeline stalled: camera {id} streams but recognition took none of its frames for {} s; \
                          no more watchdog pings, systemd will restart anprd",
                         window.as_secs_f32()
                     );
@@ -198,6 +197,31 @@ mod tests {
         assert_eq!(
             p.observe(t2, &[(true, 12), (true, 2)]),
             Verdict::Progressing
+        );
+    }
+
+    #[test]
+    fn an_empty_road_whose_frames_are_all_skipped_is_not_a_stall() {
+        use crate::health::CameraStats;
+        let t0 = Instant::now();
+        let mut p = Progress::new(W, 1, t0);
+        let cam = CameraStats::default();
+        cam.streaming.store(true, Ordering::Relaxed);
+        cam.analysed.store(40, Ordering::Relaxed);
+        p.observe(t0, &[(true, cam.taken())]);
+        // Nothing moves for a minute: every frame is skipped, none analysed.
+        for s in 1..=60 {
+            cam.skipped.fetch_add(25, Ordering::Relaxed);
+            let now = t0 + Duration::from_secs(s);
+            assert_eq!(p.observe(now, &[(true, cam.taken())]), Verdict::Progressing);
+        }
+        // Frames arrive but recognition takes none (they are dropped at the
+        // queue): a stall.
+        cam.dropped.fetch_add(100, Ordering::Relaxed);
+        let later = t0 + Duration::from_secs(63);
+        assert_eq!(
+            p.observe(later, &[(true, cam.taken())]),
+            Verdict::Stalled(0)
         );
     }
 

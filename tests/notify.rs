@@ -59,6 +59,22 @@ fn ready_after_the_first_frame_and_watchdog_only_while_frames_are_analysed() {
     assert!(status.contains("1/1 camera(s) streaming"), "{status}");
     assert!(status.contains("fps analysed"), "{status}");
 
+    // An empty road: frames keep coming, nothing moves, the motion gate
+    // skips them all. Not a stall: pings go on for twice the interval.
+    daemon.hold_still(true);
+    let _drain = notify.collect(Duration::from_millis(300));
+    let still = notify.collect(Duration::from_secs(4));
+    assert!(
+        count_line(&still, "WATCHDOG=1") >= 4,
+        "pings while nothing moves: {still:?}"
+    );
+    assert!(
+        !daemon.log().contains("pipeline stalled"),
+        "{}",
+        daemon.log()
+    );
+    daemon.hold_still(false);
+
     // The camera goes silent without ending: a stall. Pings stop (after at
     // most the stall window plus a tick), and the stall is logged.
     daemon.feed(false);

@@ -119,6 +119,16 @@ impl Daemon {
         self.feeder.as_ref().unwrap().on.store(on, Ordering::SeqCst);
     }
 
+    /// Frames keep coming but nothing moves in them (`true`), or the line
+    /// moves again.
+    pub fn hold_still(&self, still: bool) {
+        self.feeder
+            .as_ref()
+            .unwrap()
+            .still
+            .store(still, Ordering::SeqCst);
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -178,6 +188,8 @@ impl Drop for Daemon {
 /// while `on`; holds the pipe open (silent) while off.
 struct Feeder {
     on: Arc<AtomicBool>,
+    /// Frames keep coming but show the same picture (an empty road).
+    still: Arc<AtomicBool>,
     quit: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
@@ -185,8 +197,9 @@ struct Feeder {
 impl Feeder {
     fn start(mut stdin: ChildStdin) -> Feeder {
         let on = Arc::new(AtomicBool::new(true));
+        let still = Arc::new(AtomicBool::new(false));
         let quit = Arc::new(AtomicBool::new(false));
-        let (on2, quit2) = (on.clone(), quit.clone());
+        let (on2, still2, quit2) = (on.clone(), still.clone(), quit.clone());
         let thread = std::thread::spawn(move || {
             let mut n = 0usize;
             while !quit2.load(Ordering::SeqCst) {
@@ -196,7 +209,9 @@ impl Feeder {
                     for y in 0..HEIGHT {
                         frame[y * WIDTH + x] = 255;
                     }
-                    n += 1;
+                    if !still2.load(Ordering::SeqCst) {
+                        n += 1;
+                    }
                     if stdin.write_all(&frame).is_err() {
                         return;
                     }
@@ -204,7 +219,12 @@ impl Feeder {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        Feeder { on, quit, thread }
+        Feeder {
+            on,
+            still,
+            quit,
+            thread,
+        }
     }
 }
 
