@@ -230,6 +230,22 @@ fn bad_images_and_labels_are_named_not_panicked_on() {
     );
     assert!(!err.contains("panicked"), "{err}");
 
+    // Headers claiming enormous pictures in a few dozen bytes: refused by
+    // their size before anything is allocated (the process used to abort).
+    let png_bomb = dir.path().join("bomb.png");
+    std::fs::write(&png_bomb, png_claiming(65_536, 2_147_483_647)).unwrap();
+    let jpeg_bomb = dir.path().join("bomb.jpg");
+    std::fs::write(&jpeg_bomb, jpeg_claiming(65_535, 65_535)).unwrap();
+    for bomb in [&png_bomb, &jpeg_bomb] {
+        let out = anprd(&["recognise", "--config", cfg, bomb.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("bomb.") && err.contains("larger than"),
+            "{err}"
+        );
+    }
+
     let missing = dir.path().join("missing.png");
     let out = anprd(&["recognise", "--config", cfg, missing.to_str().unwrap()]);
     assert!(text(&out.stderr).contains("missing.png: cannot open"));
@@ -366,4 +382,53 @@ fn synth_plates_write_labels_that_eval_reads() {
     let out = eval(&cfg, dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("6 images, 6 plates"));
+}
+
+/// CRC-32 (as PNG chunks carry it).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG whose header says `w`×`h` grey pixels, with the start of its data.
+fn png_claiming(w: u32, h: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend((data.len() as u32).to_be_bytes());
+        let body = [kind, data].concat();
+        out.extend(&body);
+        out.extend(crc32(&body).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &[0x78, 0x9c, 0x01]);
+    out
+}
+
+/// A progressive JPEG whose frame header says `w`×`h` colour pixels.
+fn jpeg_claiming(w: u16, h: u16) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xD8];
+    // One quantisation table of ones.
+    out.extend([0xFF, 0xDB, 0x00, 0x43, 0x00]);
+    out.extend([1u8; 64]);
+    // SOF2: 8-bit, h, w, three components sampled 1×1 on table 0.
+    out.extend([0xFF, 0xC2, 0x00, 0x11, 0x08]);
+    out.extend(h.to_be_bytes());
+    out.extend(w.to_be_bytes());
+    out.extend([0x03, 0x01, 0x11, 0x00, 0x02, 0x11, 0x00, 0x03, 0x11, 0x00]);
+    out.extend([0xFF, 0xD9]);
+    out
 }

@@ -57,9 +57,36 @@ pub fn yuyv(data: &[u8], width: usize, height: usize, stride: usize) -> Option<(
     ))
 }
 
+/// Largest picture decoded from an image file or an MJPEG frame, in pixels
+/// (8K is 33 M). A header may claim 65535×65535 in a few dozen bytes; a
+/// larger claim is refused before anything is allocated for it.
+pub const MAX_PIXELS: u64 = 64 << 20;
+
+/// A JPEG decoder that has read `data`'s header and found the picture no
+/// larger than [`MAX_PIXELS`]; its buffers are held to that size too.
+pub fn jpeg_decoder(data: &[u8]) -> Result<jpeg_decoder::Decoder<&[u8]>, String> {
+    let mut decoder = jpeg_decoder::Decoder::new(data);
+    decoder
+        .read_info()
+        .map_err(|e| format!("JPEG does not decode: {e}"))?;
+    let info = decoder.info().ok_or("JPEG without a header")?;
+    let pixels = u64::from(info.width) * u64::from(info.height);
+    if pixels > MAX_PIXELS {
+        return Err(format!(
+            "JPEG of {}×{} pixels is larger than the {} M pixels read",
+            info.width,
+            info.height,
+            MAX_PIXELS >> 20
+        ));
+    }
+    // Four components of 16 bits at most.
+    decoder.set_max_decoding_buffer_size((MAX_PIXELS * 8) as usize);
+    Ok(decoder)
+}
+
 /// One MJPEG frame → luma (and chroma when the JPEG is in colour).
 pub fn mjpeg(data: &[u8]) -> Result<(usize, usize, Vec<u8>, Option<Chroma>), String> {
-    let mut decoder = jpeg_decoder::Decoder::new(data);
+    let mut decoder = jpeg_decoder(data)?;
     let pixels = decoder
         .decode()
         .map_err(|e| format!("MJPEG frame does not decode: {e}"))?;

@@ -38,13 +38,24 @@ pub fn decode_luma(data: &[u8]) -> Result<(u32, u32, Vec<u8>)> {
 }
 
 fn decode_jpeg(data: &[u8]) -> Result<(u32, u32, Vec<u8>)> {
-    let mut d = jpeg_decoder::Decoder::new(data);
+    let mut d = crate::capture::convert::jpeg_decoder(data).map_err(anyhow::Error::msg)?;
     let pixels = d.decode().context("JPEG does not decode")?;
     let info = d.info().context("JPEG without a header")?;
     let (w, h) = (info.width as u32, info.height as u32);
     let luma = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => pixels,
-        jpeg_decoder::PixelFormat::L16 => pixels.chunks_exact(2).map(|p| p[0]).collect(),
+        jpeg_decoder::PixelFormat::L16 => {
+            // 12- or 16-bit samples in native byte order: scaled to 8 bits
+            // by the brightest one (the header does not say the depth).
+            let wide: Vec<u16> = pixels
+                .chunks_exact(2)
+                .map(|p| u16::from_ne_bytes([p[0], p[1]]))
+                .collect();
+            let top = u32::from(wide.iter().copied().max().unwrap_or(0).max(1));
+            wide.iter()
+                .map(|&v| (u32::from(v) * 255 / top) as u8)
+                .collect()
+        }
         jpeg_decoder::PixelFormat::RGB24 => rgb_luma(&pixels, 3),
         jpeg_decoder::PixelFormat::CMYK32 => pixels
             .chunks_exact(4)
@@ -62,6 +73,13 @@ fn decode_png(data: &[u8]) -> Result<(u32, u32, Vec<u8>)> {
     let mut d = png::Decoder::new(data);
     d.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = d.read_info().context("PNG does not decode")?;
+    let (w, h) = reader.info().size();
+    if u64::from(w) * u64::from(h) > crate::capture::convert::MAX_PIXELS {
+        bail!(
+            "PNG of {w}×{h} pixels is larger than the {} M pixels read",
+            crate::capture::convert::MAX_PIXELS >> 20
+        );
+    }
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).context("PNG does not decode")?;
     buf.truncate(info.buffer_size());
