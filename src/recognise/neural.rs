@@ -456,15 +456,9 @@ impl NeuralRecogniser {
     /// [`ZOOM_GAIN`] times finer is worth taking; without it, any is.
     fn close_up(&mut self, img: Luma, peak: &Peak, scale: Option<f64>) -> Result<Option<Peak>> {
         let [x0, y0, x1, y1] = peak.bounds();
-        let crop_w = (f64::from(x1 - x0) * ZOOM_W as f64 / ZOOM_PLATE).round() as usize;
-        let crop_h = crop_w * ZOOM_H / ZOOM_W;
-        if crop_h < 2 || scale.is_some_and(|s| (ZOOM_W as f64 / crop_w as f64) < s * ZOOM_GAIN) {
+        let Some((left, top, crop_w, crop_h)) = close_up_crop(peak.bounds(), img.w, scale) else {
             return Ok(None);
-        }
-        // The crop, centred on the plate; beyond the frame's edge the edge
-        // pixels repeat.
-        let left = ((x0 + x1) / 2.0).round() as isize - (crop_w / 2) as isize;
-        let top = ((y0 + y1) / 2.0).round() as isize - (crop_h / 2) as isize;
+        };
         self.crop.resize(crop_w * crop_h, 0);
         let clamp = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;
         for (y, out) in self.crop.chunks_exact_mut(crop_w).enumerate() {
@@ -763,6 +757,32 @@ fn tile_starts(size: usize, tile: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Where a close-up of the plate in `bounds` ([x0, y0, x1, y1], frame
+/// pixels) is cut from a frame `frame_w` wide: (left, top, width, height),
+/// centred on the plate (beyond the frame's edge the edge pixels repeat).
+/// None when the close-up would see the plate less than [`ZOOM_GAIN`] times
+/// finer than the first look did at `scale` (input pixels per frame pixel),
+/// or when the quad is wider than the frame: no plate, and a crop that size
+/// is gigabytes.
+fn close_up_crop(
+    [x0, y0, x1, y1]: [f32; 4],
+    frame_w: usize,
+    scale: Option<f64>,
+) -> Option<(isize, isize, usize, usize)> {
+    let plate_w = x1 - x0;
+    if !plate_w.is_finite() || plate_w > frame_w as f32 {
+        return None;
+    }
+    let crop_w = (f64::from(x1 - x0) * ZOOM_W as f64 / ZOOM_PLATE).round() as usize;
+    let crop_h = crop_w * ZOOM_H / ZOOM_W;
+    if crop_h < 2 || scale.is_some_and(|s| (ZOOM_W as f64 / crop_w as f64) < s * ZOOM_GAIN) {
+        return None;
+    }
+    let left = ((x0 + x1) / 2.0).round() as isize - (crop_w / 2) as isize;
+    let top = ((y0 + y1) / 2.0).round() as isize - (crop_h / 2) as isize;
+    Some((left, top, crop_w, crop_h))
+}
+
 /// Whether `peak`'s layout (one line or two) is in doubt: see
 /// [`LAYOUT_DOUBT`] and [`SQUARE_ASPECT`].
 fn layout_in_doubt(peak: &Peak) -> bool {
@@ -967,6 +987,19 @@ mod tests {
         assert_eq!(relaid_peak(&laid(square, 0.02)).two_line, 1.0);
         assert_eq!(relaid_peak(&laid(long, 0.98)).two_line, 0.0);
         assert_eq!(relaid_peak(&laid(long, 0.98)).corners, long);
+    }
+
+    #[test]
+    fn a_close_up_is_cut_around_the_plate_and_never_for_a_quad_wider_than_the_frame() {
+        // A 100 px plate: a crop twice its width, centred on it.
+        let (left, top, w, h) = close_up_crop([500.0, 300.0, 600.0, 330.0], 1920, None).unwrap();
+        assert_eq!((w, h), (200, 100));
+        assert_eq!((left, top), (450, 265));
+        // Already seen finely enough by a look at full scale.
+        assert!(close_up_crop([500.0, 300.0, 600.0, 330.0], 1920, Some(1.0)).is_none());
+        // A weak peak with corners 12,800 px out: no 150,000-px-wide crop.
+        assert!(close_up_crop([-38_000.0, -9_000.0, 39_000.0, 10_000.0], 1920, None).is_none());
+        assert!(close_up_crop([f32::NAN, 0.0, 10.0, 10.0], 1920, None).is_none());
     }
 
     #[test]
