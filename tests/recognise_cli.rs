@@ -277,6 +277,19 @@ fn scoring_rules() {
     assert_eq!(l.image, Path::new("/d/a.jpg"));
     assert_eq!(l.plate_box, [0, 5, 19, 10], "clipped to the image");
     assert_eq!(l.text, "AB12C");
+    // Boxes whose sums or areas pass u32 (or i64) are refused or scored,
+    // never overflowed.
+    for huge in [
+        "a.jpg\t4294967295\t0\t5\t5\tAB1",
+        "a.jpg\t9223372036854775807\t0\t5\t5\tAB1",
+        "a.jpg\t0\t9223372036854775807\t0\t9223372036854775807\tAB1",
+    ] {
+        let err = parse_line(Path::new("/d"), huge).unwrap_err();
+        assert!(err.to_string().contains("box too large"), "{huge}: {err}");
+    }
+    let big = parse_line(Path::new("/d"), "a.jpg\t0\t0\t70000\t70000\tAB1").unwrap();
+    assert_eq!(iou(&big.plate_box, &big.plate_box), 1.0);
+    assert_eq!(iou(&[u32::MAX - 1, 0, 1, 1], &[0, 0, 70_000, 70_000]), 0.0);
 
     let label = Label {
         image: "x".into(),

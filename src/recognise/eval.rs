@@ -69,11 +69,15 @@ pub fn parse_line(dir: &Path, line: &str) -> Result<Label> {
     // Some labels start a pixel outside the image: clip to it.
     let [x, y, w, h] = b;
     let (x0, y0) = (x.max(0), y.max(0));
-    let (w, h) = ((x + w - x0).max(0), (y + h - y0).max(0));
+    let end = |start: i64, len: i64| start.checked_add(len).context("box too large");
+    let (x1, y1) = (end(x, w)?.max(x0), end(y, h)?.max(y0));
+    // The box's far edges must be pixel coordinates too.
     let clip = |v: i64| u32::try_from(v).context("box too large");
+    clip(x1)?;
+    clip(y1)?;
     Ok(Label {
         image: dir.join(fields[0]),
-        plate_box: [clip(x0)?, clip(y0)?, clip(w)?, clip(h)?],
+        plate_box: [clip(x0)?, clip(y0)?, clip(x1 - x0)?, clip(y1 - y0)?],
         text: fields[5..].concat(),
     })
 }
@@ -89,18 +93,25 @@ pub fn normalise(text: &str) -> String {
         .collect()
 }
 
-/// Intersection over union of two x, y, w, h boxes.
+/// Intersection over union of two x, y, w, h boxes (any u32 values: the
+/// sums are taken in u64).
 pub fn iou(a: &[u32; 4], b: &[u32; 4]) -> f32 {
+    let [a, b] = [a, b].map(|r| r.map(u64::from));
     let (ax1, ay1) = (a[0] + a[2], a[1] + a[3]);
     let (bx1, by1) = (b[0] + b[2], b[1] + b[3]);
-    let iw = ax1.min(bx1).saturating_sub(a[0].max(b[0])) as f32;
-    let ih = ay1.min(by1).saturating_sub(a[1].max(b[1])) as f32;
+    let iw = ax1.min(bx1).saturating_sub(a[0].max(b[0])) as f64;
+    let ih = ay1.min(by1).saturating_sub(a[1].max(b[1])) as f64;
     let inter = iw * ih;
-    let union = (a[2] * a[3] + b[2] * b[3]) as f32 - inter;
-    if union > 0.0 { inter / union } else { 0.0 }
+    let union = (a[2] * a[3] + b[2] * b[3]) as f64 - inter;
+    if union > 0.0 {
+        (inter / union) as f32
+    } else {
+        0.0
+    }
 }
 
 fn centre_in(p: &[u32; 4], b: &[u32; 4]) -> bool {
+    let [p, b] = [p, b].map(|r| r.map(u64::from));
     let (cx, cy) = (p[0] + p[2] / 2, p[1] + p[3] / 2);
     (b[0]..=b[0] + b[2]).contains(&cx) && (b[1]..=b[1] + b[3]).contains(&cy)
 }
