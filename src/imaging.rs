@@ -10,8 +10,11 @@ use crate::capture::{Frame, UtcMillis};
 pub const PATCH_SIZE: (u32, u32) = (120, 60);
 /// Largest plate patch, in bytes.
 pub const PATCH_MAX_BYTES: usize = 3 * 1024;
-/// Width of the overview image (height follows the frame's aspect).
+/// Width of the overview image (height follows the frame's aspect, up to
+/// [`OVERVIEW_MAX_HEIGHT`]).
 pub const OVERVIEW_WIDTH: u32 = 640;
+/// Tallest overview: a portrait camera's overview fits 640×480 too.
+pub const OVERVIEW_MAX_HEIGHT: u32 = 480;
 /// Largest overview, in bytes.
 pub const OVERVIEW_MAX_BYTES: usize = 25 * 1024;
 
@@ -116,8 +119,7 @@ fn patch_pixels(frame: &Frame, plate_box: [u32; 4]) -> Vec<u8> {
 
 impl Overview {
     fn of(frame: &Frame) -> Overview {
-        let ow = OVERVIEW_WIDTH.min(frame.width).max(1);
-        let oh = ((frame.height as u64 * ow as u64) / frame.width.max(1) as u64).max(1) as u32;
+        let (ow, oh) = overview_size(frame.width, frame.height);
         let whole = Rect {
             x: 0.0,
             y: 0.0,
@@ -234,6 +236,22 @@ fn resample(src: &[u8], sw: u32, sh: u32, crop: Rect, dw: u32, dh: u32) -> Vec<u
     out
 }
 
+/// The overview's size for a `w`×`h` frame: the frame's aspect within
+/// [`OVERVIEW_WIDTH`]×[`OVERVIEW_MAX_HEIGHT`], never enlarged, at least 1×1.
+fn overview_size(w: u32, h: u32) -> (u32, u32) {
+    let (w, h) = (u64::from(w.max(1)), u64::from(h.max(1)));
+    let (bw, bh) = (u64::from(OVERVIEW_WIDTH), u64::from(OVERVIEW_MAX_HEIGHT));
+    // Scale by the tighter of the two limits (or not at all).
+    let (ow, oh) = if w * bh >= h * bw {
+        let ow = w.min(bw);
+        (ow, h * ow / w)
+    } else {
+        let oh = h.min(bh);
+        (w * oh / h, oh)
+    };
+    (ow.max(1) as u32, oh.max(1) as u32)
+}
+
 /// Integer source range covered by one destination pixel (at least one).
 fn span(start: f32, len: f32) -> (i64, i64) {
     let a = start.floor() as i64;
@@ -241,7 +259,9 @@ fn span(start: f32, len: f32) -> (i64, i64) {
     (a, b)
 }
 
-/// Encodes at falling quality until the JPEG fits in `max_bytes`.
+/// Encodes at falling quality until the JPEG fits in `max_bytes`; a picture
+/// that does not fit even at the lowest quality is halved and tried again.
+/// Empty only for a picture JPEG cannot hold (a side over 65535).
 fn encode_within(
     pixels: &[u8],
     w: u32,
@@ -249,19 +269,48 @@ fn encode_within(
     colour: jpeg_encoder::ColorType,
     max_bytes: usize,
 ) -> Vec<u8> {
-    let mut best = Vec::new();
+    let (Ok(w16), Ok(h16)) = (u16::try_from(w), u16::try_from(h)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
     for quality in [85u8, 75, 65, 55, 45, 35, 25, 15] {
-        let mut out = Vec::new();
+        out.clear();
         let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
-        if encoder.encode(pixels, w as u16, h as u16, colour).is_err() {
+        if encoder.encode(pixels, w16, h16, colour).is_err() {
             return Vec::new();
         }
-        best = out;
-        if best.len() <= max_bytes {
-            break;
+        if out.len() <= max_bytes {
+            return out;
         }
     }
-    best
+    if w < 16 || h < 16 {
+        return out; // headers alone; nothing smaller to make
+    }
+    let channels = match colour {
+        jpeg_encoder::ColorType::Luma => 1,
+        _ => 3,
+    };
+    let (half, hw, hh) = halve(pixels, w, h, channels);
+    encode_within(&half, hw, hh, colour, max_bytes)
+}
+
+/// `pixels` (`channels` interleaved) at half the size, each output pixel the
+/// mean of a 2×2 block.
+fn halve(pixels: &[u8], w: u32, h: u32, channels: usize) -> (Vec<u8>, u32, u32) {
+    let (w, h) = (w as usize, h as usize);
+    let (hw, hh) = (w / 2, h / 2);
+    let mut out = Vec::with_capacity(hw * hh * channels);
+    for y in 0..hh {
+        for x in 0..hw {
+            for c in 0..channels {
+                let at = |dx: usize, dy: usize| {
+                    u32::from(pixels[((2 * y + dy) * w + 2 * x + dx) * channels + c])
+                };
+                out.push(((at(0, 0) + at(1, 0) + at(0, 1) + at(1, 1) + 2) / 4) as u8);
+            }
+        }
+    }
+    (out, hw as u32, hh as u32)
 }
 
 #[cfg(test)]
@@ -329,6 +378,40 @@ mod tests {
         assert!(jpeg.len() <= OVERVIEW_MAX_BYTES, "{} bytes", jpeg.len());
         let gray = Snapshot::of(&frame(1280, 720, false), [0; 4]).overview_jpeg();
         assert_eq!(jpeg_size(&gray), (640, 360, 1));
+    }
+
+    #[test]
+    fn a_portrait_overview_fits_the_box_and_every_overview_the_budget() {
+        // A portrait camera: 1080×1920 fits 640×480 as 270×480.
+        let jpeg = Snapshot::of(&frame(1080, 1920, true), [0; 4]).overview_jpeg();
+        assert_eq!(jpeg_size(&jpeg), (270, 480, 3));
+        assert!(jpeg.len() <= OVERVIEW_MAX_BYTES, "{} bytes", jpeg.len());
+        assert_eq!(overview_size(640, 100_000), (3, 480));
+        assert_eq!(overview_size(100, 50), (100, 50), "never enlarged");
+        assert_eq!(overview_size(70_000, 1), (640, 1));
+        // Pure noise does not fit 25 KB even at the lowest quality: halved.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..640 * 480 * 3)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 56) as u8
+            })
+            .collect();
+        let jpeg = encode_within(
+            &noise,
+            640,
+            480,
+            jpeg_encoder::ColorType::Ycbcr,
+            OVERVIEW_MAX_BYTES,
+        );
+        let (w, h, _) = jpeg_size(&jpeg);
+        assert!(jpeg.len() <= OVERVIEW_MAX_BYTES, "{} bytes", jpeg.len());
+        assert!(w < 640 && w * 3 == h * 4, "{w}×{h}");
+        assert!(
+            encode_within(&[0; 70_000], 70_000, 1, jpeg_encoder::ColorType::Luma, 100).is_empty()
+        );
     }
 
     #[test]
