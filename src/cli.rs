@@ -171,6 +171,10 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Err(e) = crate::forward::check_options(&config.mqtt, &config.gateway.id) {
+        log::error!("{e:#}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     // Models load once, here, so a missing or broken one stops the start
     // with its file named; every recognition thread then shares them.
     let t = std::time::Instant::now();

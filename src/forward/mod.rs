@@ -382,6 +382,13 @@ impl Forwarder {
     }
 }
 
+/// Checks that the broker options can be built (URL, ids, the TLS files
+/// parse and fit), before anything starts: a mistake there is the
+/// configuration's, which a restart does not mend.
+pub fn check_options(cfg: &MqttConfig, gateway_id: &str) -> anyhow::Result<()> {
+    mqtt_options(cfg, gateway_id).map(|_| ())
+}
+
 /// Broker connection options from the config.
 fn mqtt_options(cfg: &MqttConfig, gateway_id: &str) -> anyhow::Result<MqttOptions> {
     check_level("gateway id", gateway_id).context("gateway id is the MQTT client id")?;
