@@ -37,6 +37,9 @@ use inflight::{Inflight, Published};
 /// First wait before reconnecting; doubles per failed attempt up to
 /// `reconnect_max`.
 const BACKOFF_START: Duration = Duration::from_millis(500);
+/// A connection that lasted this long was a working one: the wait after it
+/// drops starts over from [`BACKOFF_START`].
+const BACKOFF_STABLE: Duration = Duration::from_secs(30);
 /// Floor for `reconnect_max`, so a zero in the config cannot make a busy loop.
 const BACKOFF_FLOOR: Duration = Duration::from_millis(100);
 /// How long shutdown waits for outstanding acknowledgements.
@@ -92,14 +95,50 @@ pub async fn run_with_health(
         topic_base,
         connected: false,
         outage_logged: false,
-        backoff: BACKOFF_START,
-        backoff_max: cfg.reconnect_max().max(BACKOFF_FLOOR),
+        backoff: Backoff::new(cfg.reconnect_max().max(BACKOFF_FLOOR)),
         retry_at: None,
         health,
     }
     .run(&mut eventloop, stored, shutdown)
     .await;
     Ok(())
+}
+
+/// Waits between connection attempts: doubling from [`BACKOFF_START`] up to
+/// the configured cap, and back to the start only after a connection that
+/// lasted [`BACKOFF_STABLE`]. A broker that accepts us and drops us at once
+/// (a second box with the same gateway id, an ACL refusing our publishes) is
+/// retried ever more slowly, not twice a second for ever.
+struct Backoff {
+    next: Duration,
+    max: Duration,
+    connected_at: Option<Instant>,
+}
+
+impl Backoff {
+    fn new(max: Duration) -> Backoff {
+        Backoff {
+            next: BACKOFF_START.min(max),
+            max,
+            connected_at: None,
+        }
+    }
+
+    fn connected(&mut self, now: Instant) {
+        self.connected_at = Some(now);
+    }
+
+    /// How long to wait after a connection (attempt) failed at `now`.
+    fn failed(&mut self, now: Instant) -> Duration {
+        if let Some(since) = self.connected_at.take()
+            && now.duration_since(since) >= BACKOFF_STABLE
+        {
+            self.next = BACKOFF_START.min(self.max);
+        }
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
 }
 
 /// Everything but the event loop, which is borrowed apart so reads can be
@@ -116,8 +155,7 @@ struct Forwarder {
     connected: bool,
     /// The current outage has been logged (once per outage, not per retry).
     outage_logged: bool,
-    backoff: Duration,
-    backoff_max: Duration,
+    backoff: Backoff,
     /// When to try connecting again; `None` while not backing off.
     retry_at: Option<Instant>,
     health: Option<health::Announcer>,
@@ -274,7 +312,7 @@ impl Forwarder {
     fn on_connack(&mut self, el: &mut EventLoop, session_present: bool) {
         self.connected = true;
         self.stats.connected.store(true, Ordering::Relaxed);
-        self.backoff = BACKOFF_START;
+        self.backoff.connected(Instant::now());
         if std::mem::take(&mut self.outage_logged) {
             log::info!(MESSAGE_ID = message_id::BROKER_RECOVERED; "broker connected again");
         } else {
@@ -335,8 +373,8 @@ impl Forwarder {
                 tls::explain(&e).map_or_else(|| e.to_string(), str::to_string)
             );
         }
-        self.retry_at = Some(Instant::now() + self.backoff);
-        self.backoff = (self.backoff * 2).min(self.backoff_max);
+        let now = Instant::now();
+        self.retry_at = Some(now + self.backoff.failed(now));
     }
 
     /// The bookkeeping no longer matches rumqttc: drop the connection and
@@ -443,6 +481,31 @@ fn check_level(what: &str, level: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broker_that_drops_us_at_once_is_retried_ever_more_slowly() {
+        let t0 = Instant::now();
+        let mut b = Backoff::new(Duration::from_secs(8));
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // Refused: 0.5, 1, 2 s …
+        assert_eq!(b.failed(t0), ms(500));
+        assert_eq!(b.failed(t0), s(1));
+        // Accepted, then dropped a moment later, again and again: the wait
+        // keeps growing to the cap instead of starting over.
+        let mut t = t0;
+        for expected in [s(2), s(4), s(8), s(8)] {
+            t += s(1);
+            b.connected(t);
+            assert_eq!(b.failed(t + ms(200)), expected);
+        }
+        // A connection that worked for a while: the next wait starts over.
+        b.connected(t);
+        assert_eq!(b.failed(t + s(31)), ms(500));
+        assert_eq!(b.failed(t + s(32)), s(1));
+        // A cap below the start is the wait.
+        assert_eq!(Backoff::new(ms(100)).failed(t0), ms(100));
+    }
 
     fn cfg(url: &str, allow_insecure: bool) -> MqttConfig {
         MqttConfig {
