@@ -75,7 +75,10 @@ pub fn config(dir: &Path, port: u16, cameras: &[(String, String)], inflight: u16
          max_inflight = {inflight}\n\n[spool]\npath = \"{}\"\nmax_bytes = 1073741824\n\n\
          [log]\nlevel = \"debug\"\n\n\
          # Cameras loop one clip: its plates must be read again each time round.\n\
-         [group]\nsuppress_s = 0\n",
+         # Played faster than recognition takes it, the clip comes round every\n\
+         # second or so and a plate seen again continues its track: passes are\n\
+         # cut at a second so reads keep flowing while anprd is killed.\n\
+         [group]\nsuppress_s = 0\nmax_pass_ms = 1000\n",
         dir.join("spool").display()
     ));
     let path = dir.join("anprd.toml");
