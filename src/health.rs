@@ -99,6 +99,15 @@ impl StoreLatency {
         }
     }
 
+    /// These reads will never be stored: they are forgotten, so a spell of
+    /// failing writes cannot fill the map and end the sampling for good.
+    pub fn not_stored(&self, reads: impl IntoIterator<Item = Uuid>) {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for read in reads {
+            s.made.remove(&read);
+        }
+    }
+
     /// The `p`-th percentile (0–100) of the recent samples.
     pub fn percentile(&self, p: f64) -> Option<Duration> {
         let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -160,5 +169,20 @@ mod tests {
         latency.stored([b]);
         assert_eq!(latency.count(), 2);
         assert!(latency.percentile(0.0).unwrap() <= latency.percentile(100.0).unwrap());
+    }
+
+    #[test]
+    fn reads_that_fail_to_store_do_not_end_the_sampling() {
+        let latency = StoreLatency::default();
+        // A long spell of failing writes: more reads than are remembered.
+        for _ in 0..StoreLatency::PENDING + 10 {
+            let id = Uuid::now_v7();
+            latency.made(id);
+            latency.not_stored([id]);
+        }
+        let ok = Uuid::now_v7();
+        latency.made(ok);
+        latency.stored([ok]);
+        assert_eq!(latency.count(), 1, "sampled after the spell");
     }
 }

@@ -281,10 +281,16 @@ impl Forwarder {
             Event::Incoming(Packet::ConnAck(ack)) => self.on_connack(el, ack.session_present),
             Event::Incoming(Packet::PubAck(ack)) => {
                 if let Some(key) = self.inflight.on_puback(ack.pkid) {
-                    self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = self.spool.remove(key) {
+                    match self.spool.remove(key) {
+                        // Counted once it has left the spool: one not removed
+                        // is sent, and acknowledged, again.
+                        Ok(_) => {
+                            self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                        }
                         // It stays, so it is sent again later: a duplicate, not a loss.
-                        log::error!("acknowledged read (spool record {key}) not removed: {e}");
+                        Err(e) => {
+                            log::error!("acknowledged read (spool record {key}) not removed: {e}")
+                        }
                     }
                 } else {
                     log::debug!("PUBACK {} matches no read", ack.pkid);

@@ -158,6 +158,7 @@ impl Writer {
                     batch[0].camera_id
                 );
                 self.stats.store_failed.fetch_add(1, Ordering::Relaxed);
+                self.stats.store_latency.not_stored([batch[0].read_id]);
             }
         }
     }
@@ -165,6 +166,9 @@ impl Writer {
     fn not_stored(&mut self, batch: &[Read], e: &SpoolError) {
         let n = batch.len() as u64;
         self.stats.store_failed.fetch_add(n, Ordering::Relaxed);
+        self.stats
+            .store_latency
+            .not_stored(batch.iter().map(|r| r.read_id));
         match &mut self.failing {
             Some(lost) => *lost += n,
             None => {
