@@ -48,6 +48,11 @@ const READ_CHANNEL: usize = 64;
 /// How long a recognition thread waits for a frame before checking whether
 /// open passes have ended by the clock.
 const IDLE_TICK: Duration = Duration::from_millis(100);
+/// How long shutdown goes on analysing frames still queued; the rest are
+/// dropped, so open passes are flushed and stored well inside systemd's
+/// TimeoutStopSec (30 s) however long the queues (`queue_frames` may be
+/// 1000) and however slow recognition.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// A running pipeline: the blocking stages on their threads, plus what the
 /// async forwarder needs.
@@ -136,6 +141,9 @@ impl Pipeline {
                 look_where_moving: config.recognise.look_where_moving,
                 reads: reads_tx.clone(),
                 next: n,
+                stopping: stop_capture.clone(),
+                stop_seen: None,
+                dropping: false,
             };
             threads.push(
                 std::thread::Builder::new()
@@ -281,6 +289,12 @@ struct Worker {
     reads: SyncSender<Read>,
     /// Lane to look at first; moves on after each frame (round robin).
     next: usize,
+    /// Set when capture is told to stop.
+    stopping: Arc<AtomicBool>,
+    /// When this worker first saw `stopping`.
+    stop_seen: Option<Instant>,
+    /// Past [`DRAIN_LIMIT`]: queued frames are dropped.
+    dropping: bool,
 }
 
 impl Worker {
@@ -309,6 +323,11 @@ impl Worker {
                 }
                 open = true;
                 let reads = match lane.queue.pop(Duration::ZERO) {
+                    Pop::Frame(_) if self.drain_over() => {
+                        served = true;
+                        bump(&lane.stats.dropped);
+                        Vec::new()
+                    }
                     Pop::Frame(frame) => {
                         served = true;
                         self.next = (i + 1) % n;
@@ -353,6 +372,26 @@ impl Worker {
                 self.doorbell.wait(rings, IDLE_TICK);
             }
         }
+    }
+
+    /// Shutdown has analysed queued frames for [`DRAIN_LIMIT`]: the rest
+    /// are dropped (and counted).
+    fn drain_over(&mut self) -> bool {
+        if self.dropping {
+            return true;
+        }
+        if !self.stopping.load(Ordering::Relaxed) {
+            return false;
+        }
+        let since = *self.stop_seen.get_or_insert_with(Instant::now);
+        if since.elapsed() >= DRAIN_LIMIT {
+            self.dropping = true;
+            log::warn!(
+                "shutdown: frames still queued after {} s are dropped; open passes are stored",
+                DRAIN_LIMIT.as_secs()
+            );
+        }
+        self.dropping
     }
 
     fn analyse(&mut self, lane: &Lane, state: &mut LaneState, mut frame: Frame) -> Vec<Read> {

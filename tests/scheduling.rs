@@ -126,3 +126,38 @@ fn a_recognition_panic_costs_one_frame_not_the_worker_or_shutdown() {
         .expect("the pipeline stops after a recognition panic");
     assert_eq!(analysed, 45, "every frame but the five that panicked");
 }
+
+#[test]
+fn shutdown_stops_analysing_long_queues_in_time_and_counts_what_it_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    // 300 frames queued at once, at 100 ms each: 30 s of work.
+    let text = format!(
+        "[gateway]\nid = \"gw-d\"\n\
+         [[camera]]\nid = \"cam-d\"\nqueue_frames = 300\nmotion_gating = false\n\
+         source = \"gst:videotestsrc num-buffers=300 ! video/x-raw,width=64,height=48 ! appsink name=sink\"\n\
+         [recognise]\nworkers = 1\n\
+         [mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n[spool]\npath = \"{}\"\n",
+        dir.path().join("spool").display()
+    );
+    let config = Config::parse(&text, Path::new("d.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let engines = || -> anyhow::Result<Box<dyn Recogniser>> {
+        Ok(Box::new(Slow(Duration::from_millis(100))))
+    };
+    let pipeline = Pipeline::start(&config, &engines).unwrap();
+    let cam = pipeline.stats.camera("cam-d").unwrap();
+    while cam.frames.load(Ordering::Relaxed) < 300 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let asked = std::time::Instant::now();
+    pipeline.stop();
+    let took = asked.elapsed();
+    // Ten seconds of draining, then the rest dropped: well inside the
+    // 30 s systemd allows, against the half minute analysing it all takes.
+    assert!(took < Duration::from_secs(20), "stopped in {took:?}");
+    let (analysed, dropped) = (
+        cam.analysed.load(Ordering::Relaxed),
+        cam.dropped.load(Ordering::Relaxed),
+    );
+    assert!(dropped > 0, "the rest of the queue is dropped, and counted");
+    assert_eq!(analysed + dropped, 300, "every frame analysed or counted");
+}
