@@ -9,9 +9,13 @@
 //!
 //! The nonce is random per record (XChaCha's 192-bit nonce makes random
 //! nonces safe at any volume a spool sees). The record's spool key is the
-//! associated data, so a sealed value moved to another key, or from another
-//! spool, does not open. A clear frame starts with its version byte (1), never
-//! [`MAGIC`], so a spool can hold both while a site moves to encryption.
+//! associated data, so a sealed value moved to another key does not open (one
+//! copied from another spool sealed with the same key opens only under the
+//! same record key). A clear frame starts with its version byte (1 or 2),
+//! never [`MAGIC`], so a spool can hold both while a site moves to
+//! encryption. That also means clear records are read even with a key set:
+//! sealing keeps a stolen disk's reads secret; it does not stop someone who
+//! can write to the running box's spool from adding records.
 //!
 //! The key (32 bytes) comes from a systemd credential
 //! (`$CREDENTIALS_DIRECTORY/<name>`, which systemd may have decrypted with
