@@ -59,7 +59,15 @@ pub fn refresh() -> Option<ClockState> {
             Some(state)
         }
         Err(e) => {
-            log::debug!("adjtimex: {e}");
+            // Told once: a sandbox that denies the query leaves reads
+            // unflagged whatever the clock does.
+            static TOLD: AtomicBool = AtomicBool::new(false);
+            if !TOLD.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "cannot ask the kernel whether the clock is synchronised (adjtimex: {e}); \
+                     reads are not flagged clock_unsynchronised"
+                );
+            }
             None
         }
     }

@@ -74,3 +74,31 @@ fn the_check_before_start_keeps_labels_out_of_the_journal() {
     assert!(!printed.contains(label), "{printed}");
     assert!(!printed.contains("cam-01"), "{printed}");
 }
+
+/// The sandbox must leave adjtimex to anprd: it is how the daemon learns
+/// whether NTP has the clock, and reads on an unsynchronised clock carry a
+/// flag. ProtectClock= and @system-service alone deny it even for the
+/// read-only query (checked with `systemd-analyze syscall-filter`).
+#[test]
+fn the_sandbox_lets_anprd_ask_whether_the_clock_is_synchronised() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/anprd.service"),
+    )
+    .unwrap();
+    let filters: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("SystemCallFilter="))
+        .collect();
+    let allowed_last = filters
+        .iter()
+        .rposition(|f| f.split_whitespace().any(|s| s == "adjtimex"))
+        .is_some_and(|i| !filters[i].starts_with('~') && i + 1 == filters.len());
+    assert!(
+        allowed_last,
+        "adjtimex allowed after the deny lists: {filters:?}"
+    );
+    assert!(
+        !unit.lines().any(|l| l.trim() == "ProtectClock=yes"),
+        "ProtectClock=yes denies adjtimex"
+    );
+}
