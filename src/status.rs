@@ -73,6 +73,21 @@ pub struct SpoolStatus {
     pub dropped: u64,
     /// Free bytes for anprd on the spool's filesystem.
     pub free_bytes: Option<u64>,
+    /// False while the spool cannot be written (a full disk, an I/O error):
+    /// new reads are then lost until it can.
+    #[serde(default = "yes")]
+    pub writable: bool,
+    /// Reads that could not be stored, since start.
+    #[serde(default)]
+    pub store_failed: u64,
+    /// Reads removed unsent because they passed max_age_days, since start.
+    #[serde(default)]
+    pub expired: u64,
+}
+
+/// Default of fields added after a state file may have been written.
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -204,6 +219,9 @@ impl Sampler {
                     .map(|t| (wall.saturating_sub(t).max(0) / 1000) as u64),
                 dropped: s.dropped,
                 free_bytes: free_bytes(spool.path()),
+                writable: s.writable,
+                store_failed: stats.store_failed.load(Ordering::Relaxed),
+                expired: s.expired,
             },
             broker: BrokerStatus {
                 connected: stats.connected.load(Ordering::Relaxed),

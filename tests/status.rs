@@ -52,7 +52,9 @@ fn status_shows_the_running_daemon_and_says_when_it_is_not() {
     site::schema::check("status", &out.stdout);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["running"], true);
-    for key in ["pending", "bytes", "oldest_age_s"] {
+    assert_eq!(v["spool"]["writable"], true, "{v}");
+    assert_eq!(v["spool"]["store_failed"], 0, "{v}");
+    for key in ["pending", "bytes", "oldest_age_s", "expired"] {
         assert!(v["spool"].get(key).is_some(), "spool.{key} missing: {v}");
     }
     assert_eq!(v["cameras"][0]["id"], CAMERA);

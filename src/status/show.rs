@@ -153,6 +153,26 @@ pub fn human(out: &StatusOutput, config: Option<&Config>) -> String {
         s.spool.pending,
         bytes(s.spool.bytes)
     );
+    if !s.spool.writable {
+        let _ = writeln!(
+            t,
+            "spool    NOT WRITABLE: new reads are lost until it is ({} not stored so far); check the disk",
+            s.spool.store_failed
+        );
+    } else if s.spool.store_failed > 0 {
+        let _ = writeln!(
+            t,
+            "spool    {} read(s) could not be stored since start",
+            s.spool.store_failed
+        );
+    }
+    if s.spool.expired > 0 || s.spool.dropped > 0 {
+        let _ = writeln!(
+            t,
+            "spool    {} read(s) expired and {} dropped unsent since start",
+            s.spool.expired, s.spool.dropped
+        );
+    }
     match &s.clock {
         Some(c) if c.synchronised => {
             let _ = writeln!(
@@ -210,5 +230,68 @@ fn bytes(b: u64) -> String {
         format!("{b} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{BrokerStatus, Snapshot, SpoolStatus};
+
+    fn report(spool: SpoolStatus) -> StatusOutput {
+        StatusOutput::Report(Box::new(StatusReport {
+            schema: STATUS_SCHEMA.into(),
+            running: true,
+            state_age_s: 1,
+            pid: 1234,
+            written_at_ms: 0,
+            gateway_id: "gw-1".into(),
+            snapshot: Snapshot {
+                at: "2026-11-26T00:00:00.000Z".into(),
+                software_version: "0".into(),
+                model_version: None,
+                uptime_s: 60,
+                cameras: Vec::new(),
+                spool,
+                broker: BrokerStatus {
+                    connected: true,
+                    forwarded: 0,
+                },
+                clock: None,
+            },
+        }))
+    }
+
+    fn spool(writable: bool, store_failed: u64) -> SpoolStatus {
+        SpoolStatus {
+            pending: 3,
+            bytes: 1000,
+            oldest_age_s: None,
+            dropped: 0,
+            free_bytes: None,
+            writable,
+            store_failed,
+            expired: 0,
+        }
+    }
+
+    #[test]
+    fn a_spool_that_cannot_be_written_is_said_plainly() {
+        let text = human(&report(spool(false, 7)), None);
+        assert!(
+            text.contains("NOT WRITABLE") && text.contains("7 not stored"),
+            "{text}"
+        );
+        let text = human(&report(spool(true, 2)), None);
+        assert!(!text.contains("NOT WRITABLE"), "{text}");
+        assert!(text.contains("2 read(s) could not be stored"), "{text}");
+        assert!(!human(&report(spool(true, 0)), None).contains("could not"));
+        // A state file written before these fields existed reads as writable.
+        let mut old = serde_json::to_value(spool(false, 7)).unwrap();
+        for key in ["writable", "store_failed", "expired"] {
+            old.as_object_mut().unwrap().remove(key);
+        }
+        let back: SpoolStatus = serde_json::from_value(old).unwrap();
+        assert!(back.writable && back.store_failed == 0);
     }
 }
