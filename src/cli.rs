@@ -171,7 +171,12 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if let Err(e) = crate::forward::check_options(&config.mqtt, &config.gateway.id) {
+    // Broker options (TLS files too) and the spool key are checked before
+    // anything starts: a mistake there is the configuration's, and the unit
+    // does not restart on EX_CONFIG (a restart would not mend it).
+    let checked = crate::forward::check_options(&config.mqtt, &config.gateway.id)
+        .and_then(|()| Ok(crate::seal::Sealer::from_config(&config.spool).map(drop)?));
+    if let Err(e) = checked {
         log::error!("{e:#}");
         return ExitCode::from(EXIT_CONFIG);
     }
