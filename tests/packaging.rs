@@ -70,6 +70,9 @@ fn the_deb_has_its_files_passes_lintian_and_its_scripts_work() {
         "./usr/share/doc/anprd/changelog.Debian.gz",
         "./usr/share/doc/anprd/copyright",
         "./usr/share/doc/anprd/operations.md",
+        "./usr/share/doc/anprd/security.md",
+        "./usr/share/doc/anprd/delivery.md",
+        "./usr/share/doc/anprd/schema/status.json",
     ] {
         assert!(
             listing.lines().any(|l| l.ends_with(path)),
