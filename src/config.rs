@@ -576,13 +576,29 @@ impl Config {
                     bad(here("roi"), msg);
                 }
                 for (j, point) in roi.iter().enumerate() {
+                    let at = vec![Key("camera"), Index(i), Key("roi"), Index(j)];
                     if point.len() != 2 {
-                        let at = vec![Key("camera"), Index(i), Key("roi"), Index(j)];
                         bad(
                             at,
                             format!("a point is [x, y] in pixels, not {} numbers", point.len()),
                         );
+                    } else if point.iter().any(|&v| u64::from(v) > MAX_PIXEL) {
+                        bad(
+                            at,
+                            format!(
+                                "[{}, {}] lies past {MAX_PIXEL} pixels; points are frame pixels",
+                                point[0], point[1]
+                            ),
+                        );
                     }
+                }
+                // Points in a line enclose nothing: every plate would be
+                // outside, and the camera would silently read nothing.
+                if roi.len() >= 3 && roi.iter().all(|p| p.len() == 2) && polygon_area(roi) < 1.0 {
+                    bad(
+                        here("roi"),
+                        "the region encloses no area (its points lie on one line)".into(),
+                    );
                 }
             }
             for (j, r) in cam.redact.iter().enumerate() {
@@ -889,10 +905,26 @@ where
         .collect()
 }
 
+/// Largest frame coordinate a region or a redaction box may name: past any
+/// frame size a camera could have, so a typo such as an extra digit is caught.
+const MAX_PIXEL: u64 = 16_384;
+
+/// Area of a polygon of [x, y] points (shoelace formula), in pixels².
+fn polygon_area(points: &[Vec<u32>]) -> f64 {
+    let n = points.len();
+    let twice: f64 = (0..n)
+        .map(|i| {
+            let (a, b) = (&points[i], &points[(i + 1) % n]);
+            f64::from(a[0]) * f64::from(b[1]) - f64::from(b[0]) * f64::from(a[1])
+        })
+        .sum();
+    twice.abs() / 2.0
+}
+
 /// A redaction box `[x, y, w, h]`: not empty, and within any frame size a
 /// camera could have (so a typo such as a missing digit is caught).
 fn check_redact([x, y, w, h]: [u32; 4]) -> Result<(), String> {
-    const MAX: u64 = 16_384;
+    const MAX: u64 = MAX_PIXEL;
     if w == 0 || h == 0 {
         return Err(format!(
             "[{x}, {y}, {w}, {h}] is empty: width and height must be at least 1"

@@ -396,6 +396,13 @@ impl Worker {
 
     fn analyse(&mut self, lane: &Lane, state: &mut LaneState, mut frame: Frame) -> Vec<Read> {
         crate::imaging::redact(&mut frame, &lane.redact);
+        if state.gate.region_misses(&frame) {
+            log::warn!(
+                CAMERA_ID = lane.id.as_str();
+                "camera {}: its roi lies outside its {}×{} frames: no plate can be read (drawn for another resolution?)",
+                lane.id, frame.width, frame.height
+            );
+        }
         let worth = state.gate.worth_analysing(&frame);
         state.grouper.scene(frame.captured_at, state.gate.change());
         if !worth {

@@ -285,6 +285,28 @@ fn a_region_point_must_be_two_pixel_coordinates() {
 }
 
 #[test]
+fn a_region_must_enclose_an_area_within_a_frame() {
+    let e = error_of(&with(
+        "label = \"north side, lane 1\"",
+        "roi = [[0, 700], [640, 700], [1280, 700]]",
+    ));
+    assert!(
+        e.starts_with("/etc/anprd/anprd.toml:8:7: camera[0].roi: the region encloses no area"),
+        "{e}"
+    );
+    let e = error_of(&with(
+        "label = \"north side, lane 1\"",
+        "roi = [[0, 0], [19200, 0], [0, 1080]]",
+    ));
+    assert!(
+        e.starts_with(
+            "/etc/anprd/anprd.toml:8:16: camera[0].roi[1]: [19200, 0] lies past 16384 pixels"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
 fn previews_need_at_least_min_frames() {
     let e = error_of(&format!(
         "{GOOD}\n[group]\nmin_frames = 3\npreview_after_frames = 2\n"

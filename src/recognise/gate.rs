@@ -35,6 +35,8 @@ pub struct Gate {
     roi: Option<Vec<[f32; 2]>>,
     min_plate_width: u32,
     motion: Option<Motion>,
+    /// Frame size the region was last checked against.
+    roi_checked: Option<(u32, u32)>,
 }
 
 impl Gate {
@@ -45,7 +47,24 @@ impl Gate {
             roi: roi.map(|p| p.iter().map(|&[x, y]| [x as f32, y as f32]).collect()),
             min_plate_width,
             motion: motion_gating.then(Motion::default),
+            roi_checked: None,
         }
+    }
+
+    /// True, once per frame size, when the region of interest lies wholly
+    /// outside frames of this size (drawn for another resolution): then no
+    /// plate can ever be kept, and the camera would read nothing silently.
+    pub fn region_misses(&mut self, frame: &Frame) -> bool {
+        let size = (frame.width, frame.height);
+        let Some(poly) = self.roi.as_deref() else {
+            return false;
+        };
+        if self.roi_checked == Some(size) {
+            return false;
+        }
+        self.roi_checked = Some(size);
+        let [x0, y0, ..] = bounding_box(poly);
+        x0 >= frame.width as f32 || y0 >= frame.height as f32
     }
 
     /// False when the frame can be skipped: nothing moved since the last one
@@ -284,6 +303,17 @@ mod tests {
         assert!(x <= 50 && x + w >= 130, "from its old place to its new");
         assert!(y <= 100 && y + h >= 140);
         assert!(x >= 40 && x + w <= 136 && y >= 96 && y + h <= 144);
+    }
+
+    #[test]
+    fn a_region_drawn_for_a_bigger_frame_is_told_once_per_size() {
+        let big = [[1400, 800], [1900, 800], [1900, 1000]];
+        let mut gate = Gate::new(Some(&big), 0, true);
+        assert!(gate.region_misses(&road(None, 0)), "320×240 frames");
+        assert!(!gate.region_misses(&road(None, 1)), "told once");
+        let mut fits = Gate::new(Some(&[[10, 10], [300, 10], [300, 200]]), 0, true);
+        assert!(!fits.region_misses(&road(None, 0)));
+        assert!(!Gate::new(None, 0, true).region_misses(&road(None, 0)));
     }
 
     #[test]
