@@ -722,6 +722,25 @@ impl Config {
                 vec![Key("group"), Key("max_pass_ms")],
                 format!("must be at least end_after_ms ({})", g.end_after_ms),
             );
+        } else if g.max_pass_ms > 600_000 {
+            // A track keeps every sighting and compares each new plate with
+            // them all; a standing vehicle is suppress_s's business.
+            bad(
+                vec![Key("group"), Key("max_pass_ms")],
+                format!(
+                    "must be at most 600000 ms (10 minutes), not {}; a parked vehicle is kept to one read by suppress_s",
+                    g.max_pass_ms
+                ),
+            );
+        }
+        if !(1..=250).contains(&g.min_frames) {
+            bad(
+                vec![Key("group"), Key("min_frames")],
+                format!(
+                    "must be between 1 and 250 (10 s at 25 fps), not {}",
+                    g.min_frames
+                ),
+            );
         }
         if log_level(&self.log.level).is_none() {
             bad(

@@ -307,6 +307,20 @@ fn a_region_must_enclose_an_area_within_a_frame() {
 }
 
 #[test]
+fn group_timings_are_bounded() {
+    let e = error_of(&format!("{GOOD}\n[group]\nmax_pass_ms = 86400000\n"));
+    assert!(
+        e.contains("group.max_pass_ms: must be at most 600000 ms"),
+        "{e}"
+    );
+    let e = error_of(&format!("{GOOD}\n[group]\nmin_frames = 300\n"));
+    assert!(
+        e.contains("group.min_frames: must be between 1 and 250"),
+        "{e}"
+    );
+}
+
+#[test]
 fn previews_need_at_least_min_frames() {
     let e = error_of(&format!(
         "{GOOD}\n[group]\nmin_frames = 3\npreview_after_frames = 2\n"
