@@ -40,7 +40,8 @@ pub enum Command {
     /// Print the version.
     Version,
     /// Show the running daemon's state: cameras, spool, broker, clock.
-    /// Exits 0 when it runs, 3 when it does not.
+    /// Exits 0 when it runs, 3 when it does not, 4 when this user cannot
+    /// read its state.
     Status {
         /// Print JSON (schema anprd.status/1) for scripts.
         #[arg(long)]

@@ -277,10 +277,14 @@ pub fn state_file_path(configured: Option<&Path>) -> PathBuf {
 }
 
 /// Writes `report` to `path` atomically (temporary file, then rename), so a
-/// reader never sees half a file.
+/// reader never sees half a file. Readable by anprd's group too (the unit's
+/// UMask=0077 would leave it to anprd alone): an operator in group `anprd`
+/// can run `anprd status` without root. It holds ids and counters only.
 pub fn write_state(path: &Path, report: &StatusReport) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
     let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     std::fs::write(&tmp, bytes)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o640))?;
     std::fs::rename(&tmp, path)
 }

@@ -17,6 +17,8 @@ use crate::record::now_millis;
 const STALE_AFTER_S: u64 = 15;
 /// LSB's exit status for "program is not running".
 pub const EXIT_NOT_RUNNING: u8 = 3;
+/// LSB's exit status for "status is unknown": the state file cannot be read.
+pub const EXIT_UNKNOWN: u8 = 4;
 
 /// `anprd status --json` when there is no state to show.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -53,6 +55,12 @@ pub fn load(path: &Path) -> StatusOutput {
                 path.display()
             ));
         }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return not_running(format!(
+                "status unknown: cannot read {} (run anprd status as root or as a member of group anprd)",
+                path.display()
+            ));
+        }
         Err(e) => return not_running(format!("cannot read {}: {e}", path.display())),
     };
     let mut report: StatusReport = match serde_json::from_slice(&text) {
@@ -72,6 +80,10 @@ pub fn load(path: &Path) -> StatusOutput {
 
 /// Whether a process with `pid` exists (EPERM: it does, as another user).
 fn pid_alive(pid: u32) -> bool {
+    // 0 would ask about our own process group, 1 is init: neither is anprd.
+    if pid <= 1 {
+        return false;
+    }
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };
@@ -81,7 +93,8 @@ fn pid_alive(pid: u32) -> bool {
     }
 }
 
-/// Prints the status; exit 0 when running, 3 when not.
+/// Prints the status; exit 0 when running, 3 when not, 4 when the state
+/// file cannot be read (this user may not: the status is unknown).
 pub fn main(path: &Path, json: bool, config: Option<&Config>) -> ExitCode {
     let out = load(path);
     let running = matches!(&out, StatusOutput::Report(r) if r.running);
@@ -93,8 +106,12 @@ pub fn main(path: &Path, json: bool, config: Option<&Config>) -> ExitCode {
     } else {
         print!("{}", human(&out, config));
     }
+    let unknown = matches!(std::fs::File::open(path),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied);
     if running {
         ExitCode::SUCCESS
+    } else if unknown {
+        ExitCode::from(EXIT_UNKNOWN)
     } else {
         ExitCode::from(EXIT_NOT_RUNNING)
     }
@@ -273,6 +290,27 @@ mod tests {
             store_failed,
             expired: 0,
         }
+    }
+
+    #[test]
+    fn a_state_file_naming_pid_0_or_1_is_not_a_running_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.json");
+        for pid in [0, 1] {
+            let StatusOutput::Report(mut r) = report(spool(true, 0)) else {
+                unreachable!()
+            };
+            r.pid = pid;
+            r.written_at_ms = now_millis();
+            crate::status::write_state(&path, &r).unwrap();
+            assert!(
+                matches!(load(&path), StatusOutput::Report(r) if !r.running),
+                "pid {pid}"
+            );
+        }
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640, "readable by anprd's group");
     }
 
     #[test]
