@@ -31,14 +31,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! command -v cargo >/dev/null 2>&1; then
+# anprd needs Rust 1.91 or later (Cargo.toml's rust-version); a distribution
+# cargo (Debian 12's is 1.63) is too old, so rustup's is used instead.
+rust_new_enough() {
+  have=$(rustc --version 2>/dev/null | awk '{print $2}')
+  [ -n "$have" ] && [ "$(printf '1.91\n%s\n' "$have" | sort -V | head -n 1)" = "1.91" ]
+}
+if ! command -v cargo >/dev/null 2>&1 || ! rust_new_enough; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
-  else
-    echo "setup: no Rust toolchain; installing one with rustup (anprd needs Rust 1.91 or later)"
+  fi
+  if ! command -v cargo >/dev/null 2>&1 || ! rust_new_enough; then
+    echo "setup: no Rust 1.91 or later; installing a toolchain with rustup"
+    $sudo apt-get update -qq
     $sudo apt-get install -y -qq curl ca-certificates >/dev/null
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
     export PATH="$HOME/.cargo/bin:$PATH"
+    rustup update stable >/dev/null
   fi
 fi
 # rustfmt and clippy gate the suite (scripts/test.sh); a minimal rustup

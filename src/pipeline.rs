@@ -131,6 +131,10 @@ impl Pipeline {
             .unwrap_or(cores)
             .min(cameras.len())
             .max(1);
+        log::info!(
+            "recognition: {workers} thread(s) for {} camera(s)",
+            cameras.len()
+        );
         for n in 0..workers {
             let worker = Worker {
                 lanes: lanes.clone(),

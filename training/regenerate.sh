@@ -13,11 +13,18 @@ work=${1:-/var/tmp/anprd-training}
 seed=${SEED:-1}
 mkdir -p "$work"
 if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
     apt-get install -y --no-install-recommends fonts-opendin fonts-dejavu-core \
         fonts-liberation2 fonts-noto-mono fonts-roboto-unhinted fonts-open-sans \
         fonts-freefont-ttf fonts-b612 fonts-inter fonts-lato fonts-cantarell \
-        fonts-firacode opencv-doc >/dev/null
+        fonts-firacode opencv-doc python3 python3-venv >/dev/null
 fi
+# The pinned packages go into a virtual environment of their own: Debian's
+# Python refuses system-wide pip installs (PEP 668).
+if [ ! -x "$work/venv/bin/python3" ]; then
+    python3 -m venv "$work/venv"
+fi
+. "$work/venv/bin/activate"
 python3 -m pip install -q -r "$here/requirements.txt"
 cd "$here"
 # share DIR FILE...: links these files of the first data set into DIR (a
