@@ -141,6 +141,9 @@ impl Grouper {
         for t in &mut self.tracks {
             t.disturbed |= touched(t.last_box);
         }
+        if self.config.suppress_s == 0 {
+            return; // no suppression: nothing is kept in sight
+        }
         for r in self.recent.values_mut() {
             r.disturbed |= touched(r.plate_box);
             if !r.disturbed {
@@ -731,6 +734,34 @@ mod tests {
         }
         reads.extend(g.flush());
         assert_eq!(reads.len(), 2, "a new pass after the window");
+
+        // suppress_s = 0 suppresses nothing, parked or not.
+        let mut g = grouper(GroupConfig {
+            suppress_s: 0,
+            ..config()
+        });
+        let mut reads = Vec::new();
+        for i in 0..5 {
+            reads.extend(gated(
+                &mut g,
+                i * 40,
+                Change::Within([0, 0, 64, 32]),
+                &[cand("PK07CAR", 0.9, 10)],
+            ));
+        }
+        for i in 5..100 {
+            reads.extend(gated(&mut g, i * 40, Change::Nothing, &[]));
+        }
+        for i in 100..105 {
+            reads.extend(gated(
+                &mut g,
+                i * 40,
+                Change::Within([0, 0, 64, 32]),
+                &[cand("PK07CAR", 0.9, 10)],
+            ));
+        }
+        reads.extend(g.flush());
+        assert_eq!(reads.len(), 2);
 
         // Without motion gating nothing is kept in sight unseen.
         let mut g = grouper(config());
