@@ -191,7 +191,17 @@ fn run(
     limit: Option<Duration>,
 ) -> Outcome {
     let motion_gating = !matches!(looks, Looks::Every);
-    let spool_dir = dir.join(format!("spool-{looks:?}-{}", clips.len()));
+    // A spool of its own per run: the warm-up's reads must not be scored
+    // in a measured run with as many cameras.
+    let spool_dir = dir.join(format!(
+        "spool-{looks:?}-{}-{}",
+        clips.len(),
+        if limit.is_some() {
+            "warm-up"
+        } else {
+            "measured"
+        }
+    ));
     let mut text = format!(
         "[gateway]\nid = \"gw-bench\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n\
          [spool]\npath = \"{}\"\nmax_bytes = 1073741824\n[recognise]\nengine = \"{}\"\n\

@@ -87,6 +87,9 @@ pub enum ClipError {
     },
 }
 
+/// Largest clip side, in pixels (8K is 7680).
+const MAX_SIDE: u32 = 8192;
+
 impl ClipSpec {
     /// Number of frames in the clip.
     pub fn frame_count(&self) -> u64 {
@@ -98,6 +101,7 @@ impl ClipSpec {
     }
 
     /// How many vehicles fit between the lead-in and the end of the clip.
+    /// (`check` keeps the gap at a frame or more, so this stays bounded.)
     pub fn capacity(&self) -> usize {
         let room = self.seconds - self.lead_s - self.pass_s();
         if room < 0.0 {
@@ -115,14 +119,33 @@ impl ClipSpec {
                 self.width, self.height
             ));
         }
+        if self.width > MAX_SIDE || self.height > MAX_SIDE {
+            return bad(format!(
+                "--width/--height: {}x{} is larger than {MAX_SIDE}x{MAX_SIDE}",
+                self.width, self.height
+            ));
+        }
+        // The road's perspective holds a plate in view only down to about
+        // 8:1 (wider and the nearest plate would be taller than the frame).
+        if self.width > 8 * self.height {
+            return bad(format!(
+                "--width/--height: {}x{} is wider than 8:1",
+                self.width, self.height
+            ));
+        }
         if !(1..=120).contains(&self.fps) {
             return bad(format!("--fps: {} is not in 1..=120", self.fps));
         }
         if self.seconds.is_nan() || self.seconds <= 0.0 || self.seconds > 3600.0 {
             return bad(format!("--seconds: {} is not in (0, 3600]", self.seconds));
         }
-        if self.gap_s.is_nan() || self.gap_s <= 0.0 {
-            return bad(format!("--gap-s: {} must be positive", self.gap_s));
+        // Vehicles closer than a frame apart cannot be told apart (and a
+        // tiny gap would ask for billions of them).
+        if self.gap_s.is_nan() || self.gap_s < 1.0 / self.fps as f32 {
+            return bad(format!(
+                "--gap-s: {} is shorter than a frame (1/{} s)",
+                self.gap_s, self.fps
+            ));
         }
         if self.lead_s.is_nan() || self.lead_s < 0.0 {
             return bad(format!("--lead-s: {} must not be negative", self.lead_s));
@@ -137,19 +160,30 @@ pub fn plan_clip(spec: &ClipSpec) -> Result<(Scene, Vec<TruthEntry>), ClipError>
     spec.check()?;
     let mut rng = SplitMix64::new(spec.seed);
     let cap = spec.capacity();
-    let plates: Vec<String> = match &spec.traffic {
-        Traffic::Fill => (0..cap).map(|_| random_vrm(&mut rng)).collect(),
-        Traffic::Count(n) => (0..*n).map(|_| random_vrm(&mut rng)).collect(),
-        Traffic::Plates(p) => p.iter().map(|s| s.trim().to_ascii_uppercase()).collect(),
+    let asked = match &spec.traffic {
+        Traffic::Fill => cap,
+        Traffic::Count(n) => *n,
+        Traffic::Plates(p) => p.len(),
     };
-    if plates.len() > cap {
+    if asked > cap {
         return Err(ClipError::Invalid(format!(
-            "--seconds {}: room for {cap} vehicles at --gap-s {}, {} asked for",
-            spec.seconds,
-            spec.gap_s,
-            plates.len()
+            "--seconds {}: room for {cap} vehicles at --gap-s {}, {asked} asked for",
+            spec.seconds, spec.gap_s,
         )));
     }
+    let plates: Vec<String> = match &spec.traffic {
+        Traffic::Fill | Traffic::Count(_) => (0..asked).map(|_| random_vrm(&mut rng)).collect(),
+        // As the truth names them: upper case, no spaces of any kind.
+        Traffic::Plates(p) => p
+            .iter()
+            .map(|s| {
+                s.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_ascii_uppercase()
+            })
+            .collect(),
+    };
     let mut scene = Scene::new(spec.width, spec.height, spec.seed);
     for (i, vrm) in plates.into_iter().enumerate() {
         layout(&vrm)?;
@@ -386,6 +420,53 @@ mod tests {
         assert!(truth[0].last_frame < truth[1].first_frame);
         assert!(truth[0].last_frame - truth[0].first_frame > 35);
         assert!(truth[1].last_frame < spec.frame_count());
+    }
+
+    #[test]
+    fn absurd_specs_are_refused_before_anything_is_made() {
+        for (spec, option) in [
+            (
+                ClipSpec {
+                    traffic: Traffic::Count(usize::MAX),
+                    ..ClipSpec::default()
+                },
+                "room for 3",
+            ),
+            (
+                ClipSpec {
+                    gap_s: 1e-40,
+                    seconds: 3600.0,
+                    ..ClipSpec::default()
+                },
+                "--gap-s",
+            ),
+            (
+                ClipSpec {
+                    width: 100_000,
+                    height: 100_000,
+                    ..ClipSpec::default()
+                },
+                "larger than",
+            ),
+            (
+                ClipSpec {
+                    width: 4096,
+                    height: 64,
+                    ..ClipSpec::default()
+                },
+                "wider than 8:1",
+            ),
+        ] {
+            let e = plan_clip(&spec).unwrap_err().to_string();
+            assert!(e.contains(option), "{e}");
+        }
+        // Any whitespace in a given plate is a space, as the truth has it.
+        let spec = ClipSpec {
+            traffic: Traffic::Plates(vec!["ab12 \tcde".into()]),
+            ..ClipSpec::default()
+        };
+        let (_, truth) = plan_clip(&spec).unwrap();
+        assert_eq!(truth[0].vrm, "AB12CDE");
     }
 
     #[test]

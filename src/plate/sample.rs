@@ -102,7 +102,12 @@ pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
         style
     };
     let (shape_w, shape_h) = style.shape.size_mm();
-    let max_w = 400f32.min(w as f32 * 0.7);
+    // At most 70 % of the picture's width, and short enough that the plate
+    // (tilted, two-line ones nearly square) stays inside its height.
+    let max_w = 400f32
+        .min(w as f32 * 0.7)
+        .min(h as f32 * 0.6 * PLATE_WIDTH_MM / shape_h)
+        .max(60.0);
     // The width a 520 mm plate would have; square plates are narrower.
     let pw = 60.0 * (max_w / 60.0).powf(rng.unit()) * (shape_w / PLATE_WIDTH_MM);
     let ph = pw * shape_h / shape_w;
@@ -318,6 +323,28 @@ mod tests {
             "{:?}",
             a.plate_box
         );
+    }
+
+    #[test]
+    fn plates_stay_inside_a_short_picture() {
+        let mut rng = SplitMix64::new(11);
+        // A 96 px picture: every plate is shorter than the picture and
+        // centred in it (before, plates up to 156 px tall were drawn).
+        for _ in 0..200 {
+            let s = generate(&mut rng, 1280, 96);
+            let ys = s.corners.map(|[_, y]| y);
+            let (top, bottom) = (
+                ys.iter().copied().fold(f32::MAX, f32::min),
+                ys.iter().copied().fold(f32::MIN, f32::max),
+            );
+            let centre = ys.iter().sum::<f32>() / 4.0;
+            assert!(
+                bottom - top < 96.0 && (0.0..96.0).contains(&centre),
+                "{} at {:?}",
+                s.text,
+                s.corners
+            );
+        }
     }
 
     #[test]
