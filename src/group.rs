@@ -655,51 +655,46 @@ mod tests {
         assert_eq!(g.flush().len(), 1);
     }
 
-    /// What the pipeline does with a frame the motion gate judged.
+    /// Frames `frames` (numbers at 25 fps) as the pipeline hands them over
+    /// once the motion gate has judged them: each with where the picture
+    /// changed and, for the frames it is seen in, the plate `plate(i)` gives.
     fn gated(
         g: &mut Grouper,
-        t: UtcMillis,
+        frames: std::ops::Range<i64>,
         change: Change,
-        plates: &[PlateCandidate],
+        plate: impl Fn(i64) -> Option<PlateCandidate>,
     ) -> Vec<Read> {
-        g.scene(t, change);
-        match change {
-            Change::Nothing => g.expire(t),
-            _ => g.observe(&frame(t), plates),
+        let mut reads = Vec::new();
+        for i in frames {
+            let t = i * 40;
+            g.scene(t, change);
+            reads.extend(match change {
+                Change::Nothing => g.expire(t),
+                _ => g.observe(&frame(t), plate(i).as_slice()),
+            });
         }
+        reads
     }
+
+    const ALL: Change = Change::Within([0, 0, 64, 32]);
 
     #[test]
     fn a_parked_car_whose_frames_are_skipped_is_not_read_again() {
         let mut g = grouper(config());
+        let parked = |_| Some(cand("PK07CAR", 0.9, 10));
         let at = cand("PK07CAR", 0.9, 10).plate_box;
-        let mut reads = Vec::new();
-        // It parks: seen while it moves in, then still.
-        for i in 0..5 {
-            reads.extend(gated(
-                &mut g,
-                i * 40,
-                Change::Within([0, 0, 64, 32]),
-                &[cand("PK07CAR", 0.9, 10)],
-            ));
-        }
-        // Two minutes of nothing moving: every frame skipped.
-        for i in 5..3000 {
-            reads.extend(gated(&mut g, i * 40, Change::Nothing, &[]));
-        }
-        // Something passes elsewhere in the picture, then near it: the
-        // detector sees the parked plate again.
-        for i in 3000..3005 {
-            reads.extend(gated(&mut g, i * 40, Change::Within([45, 0, 19, 8]), &[]));
-        }
-        for i in 3005..3010 {
-            reads.extend(gated(
-                &mut g,
-                i * 40,
-                Change::Within(at),
-                &[cand("PK07CAR", 0.9, 10)],
-            ));
-        }
+        // It parks: seen while it moves in, then two minutes of nothing
+        // moving (every frame skipped); then something passes elsewhere in
+        // the picture, then near it, and the detector sees it again.
+        let mut reads = gated(&mut g, 0..5, ALL, parked);
+        reads.extend(gated(&mut g, 5..3000, Change::Nothing, |_| None));
+        reads.extend(gated(
+            &mut g,
+            3000..3005,
+            Change::Within([45, 0, 19, 8]),
+            |_| None,
+        ));
+        reads.extend(gated(&mut g, 3005..3010, Change::Within(at), parked));
         reads.extend(g.flush());
         assert_eq!(reads.len(), 1, "read when it parked, not when seen again");
         assert_eq!(g.suppressed(), 1);
@@ -708,30 +703,18 @@ mod tests {
     #[test]
     fn a_car_that_drove_off_is_read_again_when_it_comes_back() {
         let mut g = grouper(config());
-        let mut reads = Vec::new();
-        for i in 0..5 {
-            reads.extend(gated(
-                &mut g,
-                i * 40,
-                Change::Within([0, 0, 64, 32]),
-                &[cand("GO07CAR", 0.9, 10 + i as u32)],
-            ));
-        }
+        let driving = |i: i64| Some(cand("GO07CAR", 0.9, 10 + i as u32));
+        let mut reads = gated(&mut g, 0..5, ALL, driving);
         // It leaves: the place it was last seen changes, and then the empty
         // road stays still for two minutes.
-        reads.extend(gated(&mut g, 200, Change::Within([10, 5, 40, 20]), &[]));
-        for i in 6..3000 {
-            reads.extend(gated(&mut g, i * 40, Change::Nothing, &[]));
-        }
+        reads.extend(gated(&mut g, 5..6, Change::Within([10, 5, 40, 20]), |_| {
+            None
+        }));
+        reads.extend(gated(&mut g, 6..3000, Change::Nothing, |_| None));
         assert_eq!(reads.len(), 1);
-        for i in 3000..3005 {
-            reads.extend(gated(
-                &mut g,
-                i * 40,
-                Change::Within([0, 0, 64, 32]),
-                &[cand("GO07CAR", 0.9, 10)],
-            ));
-        }
+        reads.extend(gated(&mut g, 3000..3005, ALL, |_| {
+            Some(cand("GO07CAR", 0.9, 10))
+        }));
         reads.extend(g.flush());
         assert_eq!(reads.len(), 2, "a new pass after the window");
 
@@ -740,26 +723,10 @@ mod tests {
             suppress_s: 0,
             ..config()
         });
-        let mut reads = Vec::new();
-        for i in 0..5 {
-            reads.extend(gated(
-                &mut g,
-                i * 40,
-                Change::Within([0, 0, 64, 32]),
-                &[cand("PK07CAR", 0.9, 10)],
-            ));
-        }
-        for i in 5..100 {
-            reads.extend(gated(&mut g, i * 40, Change::Nothing, &[]));
-        }
-        for i in 100..105 {
-            reads.extend(gated(
-                &mut g,
-                i * 40,
-                Change::Within([0, 0, 64, 32]),
-                &[cand("PK07CAR", 0.9, 10)],
-            ));
-        }
+        let parked = |_| Some(cand("PK07CAR", 0.9, 10));
+        let mut reads = gated(&mut g, 0..5, ALL, parked);
+        reads.extend(gated(&mut g, 5..100, Change::Nothing, |_| None));
+        reads.extend(gated(&mut g, 100..105, ALL, parked));
         reads.extend(g.flush());
         assert_eq!(reads.len(), 2);
 

@@ -81,6 +81,20 @@ fn a_busy_camera_cannot_starve_a_quiet_one_and_overload_drops_are_counted() {
     );
 }
 
+/// One camera delivering `frames` small test frames as fast as they are
+/// taken (not live), every one queued and analysed, one worker.
+fn one_camera(dir: &Path, id: &str, frames: u32, queue_frames: u32) -> Config {
+    let text = format!(
+        "[gateway]\nid = \"gw-s\"\n\
+         [[camera]]\nid = \"{id}\"\nqueue_frames = {queue_frames}\nmotion_gating = false\n\
+         source = \"gst:videotestsrc num-buffers={frames} ! video/x-raw,width=64,height=48 ! appsink name=sink\"\n\
+         [recognise]\nworkers = 1\n\
+         [mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n[spool]\npath = \"{}\"\n",
+        dir.join("spool").display()
+    );
+    Config::parse(&text, Path::new("s.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Panics on every tenth frame it is given. Lives in tests/ only.
 struct Flaky(u32);
 
@@ -99,15 +113,7 @@ impl Recogniser for Flaky {
 #[test]
 fn a_recognition_panic_costs_one_frame_not_the_worker_or_shutdown() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "[gateway]\nid = \"gw-p\"\n\
-         [[camera]]\nid = \"cam-p\"\nqueue_frames = 100\nmotion_gating = false\n\
-         source = \"gst:videotestsrc num-buffers=50 ! video/x-raw,width=64,height=48 ! appsink name=sink\"\n\
-         [recognise]\nworkers = 1\n\
-         [mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n[spool]\npath = \"{}\"\n",
-        dir.path().join("spool").display()
-    );
-    let config = Config::parse(&text, Path::new("p.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let config = one_camera(dir.path(), "cam-p", 50, 100);
     let engines = || -> anyhow::Result<Box<dyn Recogniser>> { Ok(Box::new(Flaky(0))) };
     let pipeline = Pipeline::start(&config, &engines).unwrap();
     let cam = pipeline.stats.camera("cam-p").unwrap();
@@ -116,10 +122,9 @@ fn a_recognition_panic_costs_one_frame_not_the_worker_or_shutdown() {
         while !cam.ended.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(500));
-        let analysed = cam.analysed.load(Ordering::Relaxed);
+        // Stopping analyses what is still queued, then returns.
         pipeline.stop();
-        done.send(analysed).unwrap();
+        done.send(cam.analysed.load(Ordering::Relaxed)).unwrap();
     });
     let analysed = stopped
         .recv_timeout(Duration::from_secs(30))
@@ -131,15 +136,7 @@ fn a_recognition_panic_costs_one_frame_not_the_worker_or_shutdown() {
 fn shutdown_stops_analysing_long_queues_in_time_and_counts_what_it_drops() {
     let dir = tempfile::tempdir().unwrap();
     // 300 frames queued at once, at 100 ms each: 30 s of work.
-    let text = format!(
-        "[gateway]\nid = \"gw-d\"\n\
-         [[camera]]\nid = \"cam-d\"\nqueue_frames = 300\nmotion_gating = false\n\
-         source = \"gst:videotestsrc num-buffers=300 ! video/x-raw,width=64,height=48 ! appsink name=sink\"\n\
-         [recognise]\nworkers = 1\n\
-         [mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n[spool]\npath = \"{}\"\n",
-        dir.path().join("spool").display()
-    );
-    let config = Config::parse(&text, Path::new("d.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let config = one_camera(dir.path(), "cam-d", 300, 300);
     let engines = || -> anyhow::Result<Box<dyn Recogniser>> {
         Ok(Box::new(Slow(Duration::from_millis(100))))
     };
