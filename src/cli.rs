@@ -179,7 +179,22 @@ fn run(path: &std::path::Path) -> ExitCode {
         .and_then(|()| Ok(crate::seal::Sealer::from_config(&config.spool).map(drop)?));
     if let Err(e) = checked {
         log::error!("{e:#}");
-        return ExitCode::from(EXIT_CONFIG);
+        // A file that is not there (yet) or not readable (yet) may appear:
+        // an enrolment agent writing the certificate, a mount. Worth the
+        // unit's retries, unlike a file that is there but wrong.
+        let may_appear = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                )
+            })
+        });
+        return if may_appear {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::from(EXIT_CONFIG)
+        };
     }
     // Models load once, here, so a missing or broken one stops the start
     // with its file named; every recognition thread then shares them.

@@ -733,13 +733,10 @@ impl Config {
                 ),
             );
         }
-        if !(1..=250).contains(&g.min_frames) {
+        if g.min_frames > 250 {
             bad(
                 vec![Key("group"), Key("min_frames")],
-                format!(
-                    "must be between 1 and 250 (10 s at 25 fps), not {}",
-                    g.min_frames
-                ),
+                format!("must be at most 250 (10 s at 25 fps), not {}", g.min_frames),
             );
         }
         if log_level(&self.log.level).is_none() {
@@ -974,10 +971,10 @@ fn check_topic_prefix(prefix: &str) -> Result<(), String> {
     // ids, so a place name does not fit by accident.
     if let Some(c) = prefix
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/')))
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/')))
     {
         return Err(format!(
-            "contains {c:?}; topic levels are tokens of letters, digits, '-' and '_'"
+            "contains {c:?}; topic levels are tokens of letters, digits, '-', '_' and '.'"
         ));
     }
     Ok(())

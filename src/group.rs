@@ -31,6 +31,10 @@ use crate::recognise::PlateCandidate;
 use crate::recognise::gate::Change;
 use crate::record::Read;
 
+/// Capture times stepping back by more than this (ms) are a clock set back,
+/// not jitter: [`Grouper::clock`] follows them.
+const CLOCK_JITTER_MS: i64 = 2_500;
+
 /// Sightings closer together than this (ms) do not update a track's
 /// velocity: a tenth of a frame at 50 fps.
 const MIN_VELOCITY_DT: i64 = 2;
@@ -56,7 +60,10 @@ pub struct Grouper {
 
 /// A plate read on this camera lately.
 struct Recent {
-    /// When it was last in sight.
+    /// When a track last saw it.
+    sighted: UtcMillis,
+    /// When it was last in sight: seen, or unseen with nothing moving over
+    /// where it was (see [`Grouper::scene`]).
     seen: UtcMillis,
     /// Where it was last seen ([x, y, w, h], frame pixels).
     plate_box: [u32; 4],
@@ -69,6 +76,7 @@ struct Recent {
 struct Track {
     first_seen: UtcMillis,
     last_seen: UtcMillis,
+    first_box: [u32; 4],
     last_box: [u32; 4],
     /// Something moved over `last_box` since the plate was last seen there.
     disturbed: bool,
@@ -112,9 +120,23 @@ impl Grouper {
     }
 
     /// `t`, or the latest time already given if that is later: capture
-    /// timestamps can step back (decode jitter, a source switching between
-    /// its clock and ours), and tracks must not see time reversed.
+    /// timestamps can step back a little (decode jitter, a source switching
+    /// between its clock and ours), and tracks must not see time reversed.
+    /// A larger step back (the system clock set back) moves every time held
+    /// here back with it, so passes keep their lengths and go on ending.
     fn clock(&mut self, t: UtcMillis) -> UtcMillis {
+        if t.saturating_add(CLOCK_JITTER_MS) < self.latest {
+            let back = self.latest - t;
+            for track in &mut self.tracks {
+                track.first_seen -= back;
+                track.last_seen -= back;
+            }
+            for r in self.recent.values_mut() {
+                r.sighted -= back;
+                r.seen -= back;
+            }
+            self.latest = t;
+        }
         self.latest = self.latest.max(t);
         self.latest
     }
@@ -221,11 +243,19 @@ impl Grouper {
         self.config.suppress_s as i64 * 1000
     }
 
-    /// True when `text` was read here lately and has stayed in sight since.
-    fn is_suppressed(&self, text: &str, first_seen: UtcMillis) -> bool {
-        self.recent
-            .get(text)
-            .is_some_and(|r| first_seen - r.seen <= self.suppress_window())
+    /// True when `track`'s plate was read here lately: seen within the
+    /// window, or in sight since (unseen, nothing moving over it) and this
+    /// track is at the same place. A vehicle elsewhere showing the same
+    /// registration as a parked one (a cloned plate) is not suppressed by it
+    /// for longer than the window.
+    fn is_suppressed(&self, text: &str, track: &Track) -> bool {
+        let window = self.suppress_window();
+        self.recent.get(text).is_some_and(|r| {
+            track.first_seen - r.sighted <= window
+                || (track.first_seen - r.seen <= window
+                    && (overlaps(track.first_box, r.plate_box)
+                        || overlaps(track.last_box, r.plate_box)))
+        })
     }
 
     /// A preview read for track `i`, the first time enough frames agree.
@@ -236,7 +266,7 @@ impl Grouper {
             return None;
         }
         let vote = track.vote()?;
-        if vote.agreeing < needed || self.is_suppressed(&vote.text, track.first_seen) {
+        if vote.agreeing < needed || self.is_suppressed(&vote.text, track) {
             return None;
         }
         let mut read = self.read(track, &vote)?;
@@ -250,10 +280,11 @@ impl Grouper {
             return None;
         }
         let vote = track.vote()?;
-        let suppressed = self.is_suppressed(&vote.text, track.first_seen);
+        let suppressed = self.is_suppressed(&vote.text, &track);
         self.recent.insert(
             vote.text.clone(),
             Recent {
+                sighted: track.last_seen,
                 seen: track.last_seen,
                 plate_box: track.last_box,
                 disturbed: track.disturbed,
@@ -304,6 +335,7 @@ impl Track {
         let mut track = Track {
             first_seen: now,
             last_seen: now,
+            first_box: cand.plate_box,
             last_box: cand.plate_box,
             disturbed: false,
             velocity: [0.0, 0.0],
@@ -464,12 +496,12 @@ fn similarity(a: &str, b: &str) -> f32 {
     1.0 - row[b.len()] as f32 / longest as f32
 }
 
-/// Intersection over union of two [x, y, w, h] boxes.
 /// Whether two boxes ([x, y, w, h]) share any pixel.
 fn overlaps(a: [u32; 4], b: [u32; 4]) -> bool {
     a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3]
 }
 
+/// Intersection over union of two [x, y, w, h] boxes.
 fn iou(a: [u32; 4], b: [u32; 4]) -> f32 {
     let (ax1, ay1, ax2, ay2) = (a[0], a[1], a[0] + a[2], a[1] + a[3]);
     let (bx1, by1, bx2, by2) = (b[0], b[1], b[0] + b[2], b[1] + b[3]);
@@ -698,6 +730,47 @@ mod tests {
         reads.extend(g.flush());
         assert_eq!(reads.len(), 1, "read when it parked, not when seen again");
         assert_eq!(g.suppressed(), 1);
+    }
+
+    #[test]
+    fn the_same_registration_elsewhere_is_not_hidden_by_a_parked_car() {
+        let mut g = grouper(config());
+        let parked = |_| Some(cand("PK07CAR", 0.9, 10));
+        let mut reads = gated(&mut g, 0..5, ALL, parked);
+        reads.extend(gated(&mut g, 5..3000, Change::Nothing, |_| None));
+        // Two minutes on, a vehicle with the same registration passes at
+        // the other side of the picture (a cloned plate): a read.
+        let elsewhere = |i: i64| {
+            let mut c = cand("PK07CAR", 0.9, 10);
+            c.plate_box = [40, 20, 20, 6];
+            c.corners = crate::recognise::box_corners(c.plate_box);
+            Some(c).filter(|_| i >= 0)
+        };
+        reads.extend(gated(
+            &mut g,
+            3000..3005,
+            Change::Within([38, 18, 26, 10]),
+            elsewhere,
+        ));
+        reads.extend(g.flush());
+        assert_eq!(reads.len(), 2, "the clone is read");
+    }
+
+    #[test]
+    fn a_clock_set_back_an_hour_does_not_hold_passes_open() {
+        let mut g = grouper(config());
+        // A pass, then the system clock is set back an hour mid-stream.
+        let mut reads = pass(&mut g, 3_600_000, &[("AB12CDE", 0.9); 5]);
+        reads.extend(pass(&mut g, 3_600_200, &[("AB12CDE", 0.9); 3]));
+        for i in 0..5 {
+            let t = 1_000 + i * 40;
+            reads.extend(g.observe(&frame(t), &[cand("XY70ZZA", 0.9, 40)]));
+        }
+        // A second after the last frame, by the new clock, both have ended.
+        reads.extend(g.expire(3_000));
+        let texts: Vec<_> = reads.iter().map(|r| r.vrm.as_str()).collect();
+        assert_eq!(texts, ["AB12CDE", "XY70ZZA"]);
+        assert_eq!(g.open_tracks(), 0);
     }
 
     #[test]

@@ -204,6 +204,27 @@ fn a_client_key_that_does_not_fit_the_certificate_stops_anprd_at_start() {
 }
 
 #[test]
+fn a_missing_client_certificate_stops_anprd_to_be_retried() {
+    let pki = Pki::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("not-enrolled-yet.pem");
+    let daemon = Daemon::start(&setup(
+        dir.path(),
+        &Tls {
+            url: "mqtts://127.0.0.1:1".into(),
+            ca: &pki.ca,
+            cert: &missing,
+            key: &pki.client_key,
+        },
+    ));
+    let (status, log) = daemon.wait_exit(WAIT);
+    // 1, not EX_CONFIG: the unit restarts it until the file is there.
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("not-enrolled-yet.pem"), "{log}");
+    assert_eq!(pending(dir.path()), READS);
+}
+
+#[test]
 fn an_expired_broker_certificate_is_refused() {
     let pki = Pki::generate();
     let (cert, key) = pki.issue(

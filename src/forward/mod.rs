@@ -284,9 +284,11 @@ impl Forwarder {
                     match self.spool.remove(key) {
                         // Counted once it has left the spool: one not removed
                         // is sent, and acknowledged, again.
-                        Ok(_) => {
+                        Ok(true) => {
                             self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                         }
+                        // Dropped or expired meanwhile, and counted there.
+                        Ok(false) => {}
                         // It stays, so it is sent again later: a duplicate, not a loss.
                         Err(e) => {
                             log::error!("acknowledged read (spool record {key}) not removed: {e}")
