@@ -175,8 +175,11 @@ fn run(path: &std::path::Path) -> ExitCode {
     // Broker options (TLS files too) and the spool key are checked before
     // anything starts: a mistake there is the configuration's, and the unit
     // does not restart on EX_CONFIG (a restart would not mend it).
-    let checked = crate::forward::check_options(&config.mqtt, &config.gateway.id)
-        .and_then(|()| Ok(crate::seal::Sealer::from_config(&config.spool).map(drop)?));
+    let checked = crate::forward::check_options(&config.mqtt, &config.gateway.id).and_then(|()| {
+        crate::seal::Sealer::from_config(&config.spool)
+            .map(drop)
+            .map_err(anyhow::Error::from)
+    });
     if let Err(e) = checked {
         log::error!("{e:#}");
         // A file that is not there (yet) or not readable (yet) may appear:

@@ -455,8 +455,9 @@ impl NeuralRecogniser {
     /// (input pixels per frame pixel), only a close-up that sees the plate
     /// [`ZOOM_GAIN`] times finer is worth taking; without it, any is.
     fn close_up(&mut self, img: Luma, peak: &Peak, scale: Option<f64>) -> Result<Option<Peak>> {
-        let [x0, y0, x1, y1] = peak.bounds();
-        let Some((left, top, crop_w, crop_h)) = close_up_crop(peak.bounds(), img.w, scale) else {
+        let bounds = peak.bounds();
+        let [x0, y0, x1, y1] = bounds;
+        let Some((left, top, crop_w, crop_h)) = close_up_crop(bounds, img.w, scale) else {
             return Ok(None);
         };
         self.crop.resize(crop_w * crop_h, 0);
