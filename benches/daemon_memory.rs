@@ -142,6 +142,8 @@ struct Measured {
 }
 
 /// Runs this binary as the capture-alone child on `clips`.
+// The child is reaped by wait4 in wait_sampling: Child::wait gives no rusage.
+#[allow(clippy::zombie_processes)]
 fn measure_capture_alone(clips: &[PathBuf]) -> Measured {
     let child = Command::new(std::env::current_exe().expect("this binary's path"))
         .arg(CAPTURE_ONLY)
@@ -191,6 +193,8 @@ fn capture_only(clips: &[String]) {
 
 /// `anprd run` on `clips` against a private broker, until the files have
 /// ended and `vehicles` reads arrived (or a generous limit passed).
+// The child is reaped by wait4 in wait_sampling: Child::wait gives no rusage.
+#[allow(clippy::zombie_processes)]
 fn measure_daemon(dir: &Path, clips: &[PathBuf], vehicles: usize, seconds: f32) -> Measured {
     let broker = support::Mosquitto::start();
     let subscriber = support::Subscriber::connect(broker.port(), "anpr/+/+/reads");
