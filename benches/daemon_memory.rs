@@ -36,13 +36,6 @@ mod support;
 /// The argument that makes this binary the capture-alone child.
 const CAPTURE_ONLY: &str = "--capture-only";
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == CAPTURE_ONLY) {
@@ -55,8 +48,8 @@ fn main() {
     let full = common::full_run();
     let (cameras, seconds, width, height) = if full {
         (
-            env_or("ANPRD_BENCH_CAMERAS", 4),
-            env_or("ANPRD_BENCH_SECONDS", 30.0),
+            common::env_or("ANPRD_BENCH_CAMERAS", 4),
+            common::env_or("ANPRD_BENCH_SECONDS", 30.0),
             1920,
             1080,
         )

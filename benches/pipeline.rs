@@ -21,6 +21,9 @@ use anprd::pipeline::Pipeline;
 use anprd::plate::clip::{ClipSpec, Traffic, TruthEntry, write_clip};
 use anprd::record::Read;
 
+#[path = "common.rs"]
+mod common;
+
 struct Setup {
     cameras: usize,
     seconds: f32,
@@ -31,13 +34,6 @@ struct Setup {
 /// The recognition engine benched: ANPRD_BENCH_ENGINE, else the default.
 fn engine() -> String {
     std::env::var("ANPRD_BENCH_ENGINE").unwrap_or_else(|_| "neural".into())
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {
@@ -53,8 +49,8 @@ fn main() {
     let benching = args.iter().any(|a| a == "--bench");
     let setup = if benching {
         Setup {
-            cameras: env_or("ANPRD_BENCH_CAMERAS", 4),
-            seconds: env_or("ANPRD_BENCH_SECONDS", 30.0),
+            cameras: common::env_or("ANPRD_BENCH_CAMERAS", 4),
+            seconds: common::env_or("ANPRD_BENCH_SECONDS", 30.0),
             width: 1920,
             height: 1080,
         }
