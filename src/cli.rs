@@ -74,6 +74,10 @@ pub enum Command {
         /// Score reads as the engine made them, without the plate rules.
         #[arg(long)]
         no_rules: bool,
+        /// Also list each plate not read exactly: `miss`, image, labelled
+        /// text, read text (`-` when none) and its confidence, tab-separated.
+        #[arg(long)]
+        misses: bool,
         #[command(flatten)]
         engine: crate::recognise::cli::EngineArgs,
         #[arg(required = true, value_name = "DIR")]
@@ -109,9 +113,10 @@ pub fn main() -> ExitCode {
         } => crate::recognise::cli::run(&cli.config, &paths, json, no_rules, &engine),
         Command::Eval {
             no_rules,
+            misses,
             engine,
             dirs,
-        } => crate::recognise::cli::eval(&cli.config, &dirs, no_rules, &engine),
+        } => crate::recognise::cli::eval(&cli.config, &dirs, no_rules, misses, &engine),
     }
 }
 

@@ -62,12 +62,64 @@ fn a_missing_config_file_is_named() {
 fn every_command_has_help() {
     let out = anprd(&["--help"]);
     let help = text(&out.stdout);
-    for cmd in ["run", "check-config", "version", "id"] {
+    for cmd in [
+        "run",
+        "check-config",
+        "version",
+        "id",
+        "status",
+        "recognise",
+        "eval",
+    ] {
         assert!(help.contains(cmd), "--help lists {cmd}: {help}");
         let out = anprd(&[cmd, "--help"]);
         assert!(
             out.status.success() && text(&out.stdout).contains("Usage: anprd"),
             "{cmd} --help"
+        );
+    }
+}
+
+/// The commands `anprd --help` lists, without clap's own `help`.
+fn commands_in_help() -> Vec<String> {
+    let help = text(&anprd(&["--help"]).stdout);
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect()
+}
+
+#[test]
+fn the_manual_page_describes_every_command() {
+    let commands = commands_in_help();
+    assert!(
+        commands.len() >= 7 && commands.iter().any(|c| c == "eval"),
+        "{commands:?}"
+    );
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/anprd.8"))
+            .unwrap();
+    let section = |name: &str| {
+        let start = page.find(&format!(".SH {name}\n")).unwrap();
+        let rest = &page[start + 4..];
+        rest[..rest.find("\n.SH ").unwrap_or(rest.len())].to_string()
+    };
+    let (synopsis, described) = (section("SYNOPSIS"), section("COMMANDS"));
+    for cmd in &commands {
+        // groff spells a hyphen in a name \-.
+        let roff = cmd.replace('-', "\\-");
+        assert!(
+            synopsis.contains(&format!(".B anprd {roff}")),
+            "the SYNOPSIS of packaging/anprd.8 lacks {cmd}"
+        );
+        assert!(
+            described
+                .lines()
+                .any(|l| l == format!(".B {roff}") || l.starts_with(&format!(".B {roff} "))),
+            "the COMMANDS of packaging/anprd.8 lack {cmd}"
         );
     }
 }

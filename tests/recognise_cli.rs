@@ -179,6 +179,57 @@ fn eval_scores_rendered_labelled_images() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("exact 100.0% (3)"), "{stdout}");
+    assert!(
+        !stdout.contains("miss\t"),
+        "misses are listed only when asked for"
+    );
+}
+
+#[test]
+fn eval_lists_the_plates_it_missed_when_asked() {
+    let (dir, cases) = labelled_dir();
+    let no_config = dir.path().join("absent.toml");
+    // car1's label names another plate, and a fourth plate is labelled
+    // where car2's picture has only road.
+    let label = |name: &str, b: &[u32; 4], text: &str| {
+        format!("{name}\t{}\t{}\t{}\t{}\t{text}\n", b[0], b[1], b[2], b[3])
+    };
+    let (path1, vrm1, b1) = &cases[1];
+    std::fs::write(
+        dir.path().join("car1.txt"),
+        label("car1.jpg", b1, "ZZ99ZZZ"),
+    )
+    .unwrap();
+    let (path2, vrm2, b2) = &cases[2];
+    let both = label("car2.png", b2, vrm2) + &label("car2.png", &[0, 0, 20, 10], "AB12CDE");
+    std::fs::write(dir.path().join("car2.txt"), both).unwrap();
+    let out = eval(&no_config, dir.path(), &["--misses"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let misses: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|l| l.starts_with("miss\t"))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(misses.len(), 2, "{stdout}");
+    assert_eq!(
+        misses[0][..4],
+        [
+            "miss",
+            path1.to_str().unwrap(),
+            "ZZ99ZZZ",
+            vrm1.replace(' ', "").as_str()
+        ],
+        "{stdout}"
+    );
+    let confidence: f32 = misses[0][4].parse().unwrap();
+    assert!((0.0..=1.0).contains(&confidence), "{stdout}");
+    assert_eq!(
+        misses[1],
+        ["miss", path2.to_str().unwrap(), "AB12CDE", "-", "-"],
+        "{stdout}"
+    );
+    assert!(stdout.contains("4 plates | exact 50.0% (2)"), "{stdout}");
 }
 
 #[test]
@@ -305,21 +356,30 @@ fn scoring_rules() {
         format: None,
     };
     let mut s = Score::default();
-    s.add(
+    let missed = s.add(
         std::slice::from_ref(&label),
         &[read("AB12C0E", [102, 98, 100, 24])],
         1.0,
     );
-    s.add(
+    assert!(missed.is_empty(), "O and 0 are equal: {missed:?}");
+    let missed = s.add(
         std::slice::from_ref(&label),
         &[read("AB12CDE", [300, 98, 100, 24])],
         2.0,
     );
-    s.add(
+    assert_eq!(missed.len(), 1);
+    assert_eq!(
+        (missed[0].truth.as_str(), &missed[0].read),
+        ("AB12COE", &None),
+        "a read off the plate is no read of it"
+    );
+    let missed = s.add(
         std::slice::from_ref(&label),
         &[read("A812CDE", [100, 100, 180, 30])],
         3.0,
     );
+    assert_eq!(missed[0].read, Some(("A812CDE".to_string(), 0.9)));
+    assert_eq!(missed[0].to_string(), "miss\tx\tAB12COE\tA812CDE\t0.900");
     assert_eq!((s.images, s.plates), (3, 3));
     assert_eq!(s.exact, 1, "O and 0 are equal");
     assert_eq!((s.found_iou, s.found_centre), (1, 2));

@@ -89,7 +89,13 @@ fn section(config: &Path) -> Result<RecogniseConfig, ExitCode> {
 
 /// `anprd eval` with the engine `args` choose; reads are also scored as the
 /// daemon would keep them (recognise.min_confidence).
-pub fn eval(config: &Path, dirs: &[PathBuf], no_rules: bool, args: &EngineArgs) -> ExitCode {
+pub fn eval(
+    config: &Path,
+    dirs: &[PathBuf],
+    no_rules: bool,
+    misses: bool,
+    args: &EngineArgs,
+) -> ExitCode {
     let section = match section(config) {
         Ok(s) => s,
         Err(code) => return code,
@@ -103,6 +109,7 @@ pub fn eval(config: &Path, dirs: &[PathBuf], no_rules: bool, args: &EngineArgs) 
         dirs,
         section.min_confidence,
         !args.as_frame,
+        misses,
     ) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

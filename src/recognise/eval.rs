@@ -9,6 +9,8 @@
 //! (the classic engine derives them from UK plate proportions). The read
 //! judged for a plate is the most confident one whose centre lies in its box.
 //! Texts compare upper case, letters and digits only, with O and 0 equal.
+//! With `--misses` every labelled plate not read exactly is also listed,
+//! one tab-separated line each, for looking at what goes wrong.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -132,6 +134,32 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// A labelled plate that was not read exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Miss {
+    pub image: PathBuf,
+    pub truth: String,
+    /// The read judged for it (text as read, confidence); None when no read
+    /// lay on the plate.
+    pub read: Option<(String, f32)>,
+}
+
+impl std::fmt::Display for Miss {
+    /// `miss<TAB>IMAGE<TAB>TRUTH<TAB>READ<TAB>CONFIDENCE`, `-` for no read.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (text, confidence) = match &self.read {
+            Some((t, c)) => (t.as_str(), format!("{c:.3}")),
+            None => ("-", "-".into()),
+        };
+        write!(
+            f,
+            "miss\t{}\t{}\t{text}\t{confidence}",
+            self.image.display(),
+            self.truth
+        )
+    }
+}
+
 /// Running totals for one set of images.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Score {
@@ -161,8 +189,9 @@ impl Score {
         }
     }
 
-    /// Adds one image's labels and reads.
-    pub fn add(&mut self, labels: &[Label], reads: &[PlateCandidate], ms: f64) {
+    /// Adds one image's labels and reads; returns the plates not read exactly.
+    pub fn add(&mut self, labels: &[Label], reads: &[PlateCandidate], ms: f64) -> Vec<Miss> {
+        let mut misses = Vec::new();
         self.images += 1;
         self.ms.push(ms);
         for l in labels {
@@ -176,13 +205,24 @@ impl Score {
                 .iter()
                 .filter(|r| centre_in(&r.plate_box, &l.plate_box))
                 .max_by(|a, b| a.confidence.total_cmp(&b.confidence));
-            if let Some(r) = read {
-                self.found_centre += 1;
-                let got = normalise(&r.text);
-                self.exact += usize::from(got == truth);
-                self.kept_exact += usize::from(got == truth && r.confidence >= self.kept_from);
-                let n = truth.chars().count();
-                self.chars_right += n.saturating_sub(edit_distance(&got, &truth));
+            let exact = match read {
+                Some(r) => {
+                    self.found_centre += 1;
+                    let got = normalise(&r.text);
+                    self.exact += usize::from(got == truth);
+                    self.kept_exact += usize::from(got == truth && r.confidence >= self.kept_from);
+                    let n = truth.chars().count();
+                    self.chars_right += n.saturating_sub(edit_distance(&got, &truth));
+                    got == truth
+                }
+                None => false,
+            };
+            if !exact {
+                misses.push(Miss {
+                    image: l.image.clone(),
+                    truth: l.text.clone(),
+                    read: read.map(|r| (r.text.clone(), r.confidence)),
+                });
             }
         }
         let false_reads = || {
@@ -194,6 +234,7 @@ impl Score {
         self.kept_false_reads += false_reads()
             .filter(|r| r.confidence >= self.kept_from)
             .count();
+        misses
     }
 
     fn merge(&mut self, o: &Score) {
@@ -242,12 +283,14 @@ impl Score {
 
 /// Scores `engine` on each labelled directory, reading each image as a
 /// `still` picture ([`Recogniser::recognise_still`]) or as a video frame;
-/// prints one line per directory and, for several, the total.
+/// prints one line per directory and, for several, the total; with
+/// `misses`, first a line for each plate not read exactly ([`Miss`]).
 pub fn run_dirs(
     engine: &mut dyn Recogniser,
     dirs: &[PathBuf],
     kept_from: f32,
     still: bool,
+    misses: bool,
 ) -> Result<Vec<Score>> {
     let mut sets = Vec::new();
     for d in dirs {
@@ -272,7 +315,11 @@ pub fn run_dirs(
             } else {
                 engine.recognise(&frame)
             };
-            score.add(&labels, &reads, t.elapsed().as_secs_f64() * 1e3);
+            let missed = score.add(&labels, &reads, t.elapsed().as_secs_f64() * 1e3);
+            if misses && !missed.is_empty() {
+                progress_clear();
+                missed.iter().for_each(|m| println!("{m}"));
+            }
         }
         progress_clear();
         println!("{}", score.summary(&dir.display().to_string()));
