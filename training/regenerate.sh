@@ -4,7 +4,7 @@
 # packages, draws the data set from a fixed seed, trains both networks on
 # the CPU (a GPU is used if present) and exports them.
 #
-#   training/regenerate.sh [WORK_DIR]      (about 7.5 hours on 2 cores)
+#   training/regenerate.sh [WORK_DIR]      (about 9 hours on 2 cores)
 #
 # Environment: SEED (default 1), READER_MINUTES (30), DETECTOR_MINUTES (33).
 set -eu
@@ -76,8 +76,20 @@ python3 train.py reader "$work/data5" "$work/reader5.pt" --init "$work/reader4.p
 # fine-tuned the committed reader from its own export, models/README.md).
 python3 gen.py "$work/data6" --seed $((seed + 6)) --detector 0 --reader 90000
 share "$work/data6" reader_rs.npy reader_rs.txt
-python3 train.py reader "$work/data6" "$work/reader.pt" --init "$work/reader5.pt" --freeze-bn \
+python3 train.py reader "$work/data6" "$work/reader6.pt" --init "$work/reader5.pt" --freeze-bn \
     --seed $((seed + 6)) --threads 2 --lr 3e-4 --minutes 60 --corner-error
+# Round 7: the reader on 10,000 more pictures of anprd's own renderer (three
+# crops each, drawn as often as the 40,000 fresh crops of gen.py), then its
+# weights taken half way back to round 6's (interpolate.py): the whole round
+# gained on generated plates and lost Brazilian photographs, half of it kept
+# most of the gain (models/README.md).
+python3 gen.py "$work/data7" --seed $((seed + 10)) --detector 0 --reader 40000
+"$synth" plates --out "$work/rs7a" --count 6000 --seed $((seed + 7000))
+"$synth" plates --out "$work/rs7b" --count 4000 --seed $((seed + 7001))
+python3 rust_data.py "$work/rs7a" "$work/rs7b" "$work/data7"
+python3 train.py reader "$work/data7" "$work/reader7.pt" --init "$work/reader6.pt" --freeze-bn \
+    --seed $((seed + 11)) --threads 2 --lr 3e-4 --minutes 55 --corner-error --rust-weight 1
+python3 interpolate.py "$work/reader6.pt" "$work/reader7.pt" 0.5 "$work/reader.pt"
 # The detector once more, on fresh scenes in which half the plates sit in a
 # holder frame or a recess (synth.surround), two threads, batch norms frozen
 # (as the committed detector was fine-tuned from round 2's export).

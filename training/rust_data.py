@@ -3,7 +3,7 @@ src/plate/) to a data set, so the networks also know the procedural UK
 glyphs the tests and traffic clips use.
 
     anprd-synth plates --out RS_DIR --count 3000 --seed 1001
-    python3 rust_data.py RS_DIR DATA_DIR [--reader-plates N]
+    python3 rust_data.py RS_DIR... DATA_DIR [--reader-plates N]
 
 Writes DATA_DIR/reader_rs.{npy,txt} (three jittered crops per plate, a
 two-line plate as its two lines side by side) and DATA_DIR/detector_rs.{npy,json}
@@ -27,15 +27,16 @@ import synth
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("src")
+    ap.add_argument("src", nargs="+", help="directories written by anprd-synth plates")
     ap.add_argument("out")
     ap.add_argument("--reader-plates", type=int, default=None)
     args = ap.parse_args()
-    src, out = args.src, args.out
+    out = args.out
     rng = random.Random(7)
     crops, texts, dets, meta = [], [], [], []
-    for line in open(os.path.join(src, "labels.jsonl")):
-        lab = json.loads(line)
+    labels = [(src, json.loads(line)) for src in args.src
+              for line in open(os.path.join(src, "labels.jsonl"))]
+    for src, lab in labels:
         img = Image.open(os.path.join(src, lab["file"])).convert("L")
         corners = lab["corners"]
         two = bool(lab.get("two_line", False))

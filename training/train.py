@@ -143,7 +143,7 @@ def freeze_batch_norms(model):
 
 
 def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3, geometry=False,
-                 freeze_bn=False):
+                 freeze_bn=False, rust_weight=4):
     x = np.load(os.path.join(data, "reader.npy"))
     y = open(os.path.join(data, "reader.txt")).read().split("\n")[: len(x)]
     n = len(x)
@@ -153,8 +153,9 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
         xr = np.load(os.path.join(data, "reader_rs.npy"))
         yr = open(os.path.join(data, "reader_rs.txt")).read().split("\n")[: len(xr)]
         x, y = np.concatenate([x, xr]), y + yr
-        # Drawn four times as often: the daemon's own tests and clips use these glyphs.
-        tr = np.concatenate([tr] + [np.arange(n, n + len(xr))] * 4)
+        # Drawn rust_weight times as often (4 by default: the daemon's own
+        # tests and clips use these glyphs, and there were few of them).
+        tr = np.concatenate([tr] + [np.arange(n, n + len(xr))] * rust_weight)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = nets.Reader().to(DEV)
@@ -409,13 +410,15 @@ def main():
                     help="detector: also train on this data directory's pictures (repeatable)")
     ap.add_argument("--edge-weight", type=float, default=0.0,
                     help="detector: weight of a loss on the quad's edge vectors (its shape and rotation)")
+    ap.add_argument("--rust-weight", type=int, default=4,
+                    help="reader: how many times as often a crop of anprd's own renderer (reader_rs) is drawn")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     extra = {"peak_lr": a.lr} if a.lr else {}
     if a.which == "reader":
         train_reader(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, geometry=a.corner_error,
-                     freeze_bn=a.freeze_bn, **extra)
+                     freeze_bn=a.freeze_bn, rust_weight=a.rust_weight, **extra)
     else:
         train_detector(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, also=a.also,
                        edge_weight=a.edge_weight, freeze_bn=a.freeze_bn, **extra)

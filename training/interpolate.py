@@ -1,0 +1,47 @@
+"""Mixes two readers' weights: (1 - ALPHA) of BASE plus ALPHA of TUNED.
+
+    python3 interpolate.py BASE TUNED ALPHA OUT_CKPT
+
+TUNED must have been fine-tuned from BASE with its batch norms frozen
+(`train.py --init BASE --freeze-bn`), so that both share the same running
+statistics and a straight line between their weights is a sensible family
+of networks. BASE is a train.py checkpoint or an exported reader.onnx (loaded
+as `--init` loads it). Fine-tuning on anprd's own renderer gained on the
+generated plates and lost some Brazilian photographs; half way between kept
+most of the gain and lost less (models/README.md, round 7). This is
+"weight-space ensembling" (WiSE-FT, Wortsman et al., 2022).
+"""
+
+import sys
+
+import torch
+
+import nets
+import train
+
+
+def load(path):
+    model = nets.Reader()
+    if path.endswith(".onnx"):
+        train.load_onnx(model, path)
+    else:
+        model.load_state_dict(torch.load(path, map_location="cpu")["model"])
+    return model.state_dict()
+
+
+def main():
+    base_path, tuned_path, alpha, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+    base, tuned = load(base_path), load(tuned_path)
+    for k in base:
+        if "running" in k and not torch.equal(base[k], tuned[k]):
+            raise SystemExit(f"{k} differs: {tuned_path} was not fine-tuned from {base_path} with --freeze-bn")
+    mixed = {k: (1 - alpha) * base[k] + alpha * tuned[k] if base[k].is_floating_point() else tuned[k]
+             for k in base}
+    meta = torch.load(tuned_path, map_location="cpu")
+    meta = {k: v for k, v in meta.items() if k != "model"}
+    torch.save({"model": mixed, **meta, "interpolated": {"base": base_path, "alpha": alpha}}, out)
+    print(f"{out}: {1 - alpha:g} x {base_path} + {alpha:g} x {tuned_path}")
+
+
+if __name__ == "__main__":
+    main()
