@@ -21,24 +21,24 @@ import train
 
 
 def load(path):
+    """A reader's weights, and the rest of its checkpoint (nothing for an export)."""
     model = nets.Reader()
     if path.endswith(".onnx"):
         train.load_onnx(model, path)
-    else:
-        model.load_state_dict(torch.load(path, map_location="cpu")["model"])
-    return model.state_dict()
+        return model.state_dict(), {}
+    ckpt = torch.load(path, map_location="cpu")
+    model.load_state_dict(ckpt.pop("model"))
+    return model.state_dict(), ckpt
 
 
 def main():
     base_path, tuned_path, alpha, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-    base, tuned = load(base_path), load(tuned_path)
+    (base, _), (tuned, meta) = load(base_path), load(tuned_path)
     for k in base:
         if "running" in k and not torch.equal(base[k], tuned[k]):
             raise SystemExit(f"{k} differs: {tuned_path} was not fine-tuned from {base_path} with --freeze-bn")
     mixed = {k: (1 - alpha) * base[k] + alpha * tuned[k] if base[k].is_floating_point() else tuned[k]
              for k in base}
-    meta = torch.load(tuned_path, map_location="cpu")
-    meta = {k: v for k, v in meta.items() if k != "model"}
     torch.save({"model": mixed, **meta, "interpolated": {"base": base_path, "alpha": alpha}}, out)
     print(f"{out}: {1 - alpha:g} x {base_path} + {alpha:g} x {tuned_path}")
 

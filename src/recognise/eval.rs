@@ -205,18 +205,16 @@ impl Score {
                 .iter()
                 .filter(|r| centre_in(&r.plate_box, &l.plate_box))
                 .max_by(|a, b| a.confidence.total_cmp(&b.confidence));
-            let exact = match read {
-                Some(r) => {
-                    self.found_centre += 1;
-                    let got = normalise(&r.text);
-                    self.exact += usize::from(got == truth);
-                    self.kept_exact += usize::from(got == truth && r.confidence >= self.kept_from);
-                    let n = truth.chars().count();
-                    self.chars_right += n.saturating_sub(edit_distance(&got, &truth));
-                    got == truth
-                }
-                None => false,
-            };
+            let mut exact = false;
+            if let Some(r) = read {
+                self.found_centre += 1;
+                let got = normalise(&r.text);
+                exact = got == truth;
+                self.exact += usize::from(exact);
+                self.kept_exact += usize::from(exact && r.confidence >= self.kept_from);
+                let n = truth.chars().count();
+                self.chars_right += n.saturating_sub(edit_distance(&got, &truth));
+            }
             if !exact {
                 misses.push(Miss {
                     image: l.image.clone(),
