@@ -113,6 +113,25 @@ fn check(spool: &Spool, model: &mut VecDeque<Read>, max_bytes: u64) -> Result<u6
     Ok(dropped)
 }
 
+/// Once removals are flushed, the payload files beside sled are no more
+/// than one per pending read, and within the bytes the spool accounts.
+fn payload_files_are_the_pending_reads(spool: &Spool) -> Result<(), TestCaseError> {
+    let dir = spool.path().join("payloads");
+    let sizes: Vec<u64> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    let s = spool.stats();
+    prop_assert!(
+        sizes.len() as u64 <= s.pending,
+        "{} files, {} pending",
+        sizes.len(),
+        s.pending
+    );
+    prop_assert!(sizes.iter().sum::<u64>() <= s.bytes);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
 
@@ -151,10 +170,13 @@ proptest! {
                     dropped_before_reopen += spool.stats().dropped;
                     drop(spool);
                     spool = Spool::open(&cfg).unwrap();
+                    payload_files_are_the_pending_reads(&spool)?;
                 }
             }
             dropped_total += check(&spool, &mut model, max_bytes)?;
         }
+        spool.flush().unwrap();
+        payload_files_are_the_pending_reads(&spool)?;
         prop_assert_eq!(dropped_before_reopen + spool.stats().dropped, dropped_total);
     }
 }

@@ -5,12 +5,17 @@
 //! payload goes out byte for byte as it was made. All integers big-endian:
 //!
 //! ```text
+//! v3: version u8 (3) | stage u8 | read_id [16] | captured_at i64 | camera_id len u16 | camera_id | stored len u32 | crc32 u32
 //! v2: version u8 (2) | stage u8 | read_id [16] | captured_at i64 | camera_id len u16 | camera_id | payload…
 //! v1: version u8 (1) |            read_id [16] | captured_at i64 | camera_id len u16 | camera_id | payload…
 //! ```
 //!
 //! `stage` says which images a full spool has already removed ([`Stage`]);
 //! v1 frames (written before shedding existed) are read as [`Stage::Full`].
+//! A v3 record keeps its payload in a file (`payloads.rs`): the record holds
+//! the length and CRC-32 of the file as stored, so a file that is not the
+//! one written is refused, sealed or not. [`external_record`] makes a v3
+//! record of a v2 frame, [`join`] the v2 frame again from the record and the payload.
 //! Every encode and decode of a stored value happens in this file.
 
 use uuid::Uuid;
@@ -22,6 +27,10 @@ use crate::record::Read;
 pub const VERSION: u8 = 2;
 /// The first layout, still read.
 const VERSION_1: u8 = 1;
+/// The payload is in a file; the record says its length and CRC.
+const VERSION_EXTERNAL: u8 = 3;
+/// Length and CRC after a v3 record's camera id.
+pub const EXTERNAL_TAIL: usize = 8;
 
 /// Bytes after the version (and stage) before the camera id.
 const FIXED: usize = 16 + 8 + 2;
@@ -65,15 +74,33 @@ pub struct Header<'a> {
     pub camera_id: &'a str,
     pub captured_at: UtcMillis,
     pub stage: Stage,
-    /// Where the payload starts in the frame.
+    /// Where the payload starts in the frame (its end for a v3 record).
     pub payload_at: usize,
+    /// Set for a v3 record: its payload is in a file.
+    pub external: Option<External>,
+}
+
+/// What a v3 record says of the file that holds its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct External {
+    /// Bytes of the file as stored (sealed, if the spool seals).
+    pub len: u32,
+    /// CRC-32 of those bytes.
+    pub crc: u32,
+}
+
+impl External {
+    /// Whether `stored` is the file this record names.
+    pub fn matches(&self, stored: &[u8]) -> bool {
+        u32::try_from(stored.len()) == Ok(self.len) && crc32fast::hash(stored) == self.crc
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FrameError {
     #[error("frame is {have} bytes, too short for its header ({need} bytes)")]
     Truncated { need: usize, have: usize },
-    #[error("frame version {0}, expected {VERSION_1} or {VERSION}")]
+    #[error("frame version {0}, expected {VERSION_1} to {VERSION_EXTERNAL}")]
     Version(u8),
     #[error("frame stage {0} is unknown")]
     Stage(u8),
@@ -83,6 +110,10 @@ pub enum FrameError {
     CameraId,
     #[error("camera id {0:?} is longer than 65535 bytes")]
     CameraIdTooLong(String),
+    #[error("the payload is in a file, not in the record")]
+    External,
+    #[error("payload of {0} bytes is too large for a file record")]
+    PayloadTooLarge(usize),
 }
 
 /// Frames a read for the spool.
@@ -111,6 +142,9 @@ fn encode_at(read: &Read, stage: Stage) -> Result<Vec<u8>, FrameError> {
 /// are published as empty strings.
 pub fn shed(frame: &[u8], to: Stage) -> Result<Vec<u8>, FrameError> {
     let h = decode_header(frame)?;
+    if h.external.is_some() {
+        return Err(FrameError::External);
+    }
     let mut read = Read::from_payload(&frame[h.payload_at..])
         .map_err(|e| FrameError::Payload(e.to_string()))?;
     if to >= Stage::NoOverview {
@@ -125,7 +159,7 @@ pub fn shed(frame: &[u8], to: Stage) -> Result<Vec<u8>, FrameError> {
 /// Reads the header only (cheap: no payload copy).
 pub fn decode_header(frame: &[u8]) -> Result<Header<'_>, FrameError> {
     let (stage, rest) = match frame.first() {
-        Some(&VERSION) => match frame.get(1) {
+        Some(&(VERSION | VERSION_EXTERNAL)) => match frame.get(1) {
             Some(&b) => (Stage::from_u8(b)?, &frame[2..]),
             None => (Stage::Full, &frame[1..]),
         },
@@ -153,18 +187,82 @@ pub fn decode_header(frame: &[u8]) -> Result<Header<'_>, FrameError> {
     }
     let camera_id =
         std::str::from_utf8(&frame[fixed..payload_at]).map_err(|_| FrameError::CameraId)?;
+    let external = if frame[0] == VERSION_EXTERNAL {
+        let tail =
+            frame
+                .get(payload_at..payload_at + EXTERNAL_TAIL)
+                .ok_or(FrameError::Truncated {
+                    need: payload_at + EXTERNAL_TAIL,
+                    have: frame.len(),
+                })?;
+        Some(External {
+            len: u32::from_be_bytes(tail[..4].try_into().expect("4 bytes")),
+            crc: u32::from_be_bytes(tail[4..].try_into().expect("4 bytes")),
+        })
+    } else {
+        None
+    };
     Ok(Header {
         read_id,
         camera_id,
         captured_at,
         stage,
-        payload_at,
+        payload_at: if external.is_some() {
+            frame.len()
+        } else {
+            payload_at
+        },
+        external,
     })
+}
+
+/// A v2 `frame`'s header and payload.
+pub fn split(frame: &[u8]) -> Result<(Header<'_>, &[u8]), FrameError> {
+    let h = decode_header(frame)?;
+    if h.external.is_some() {
+        return Err(FrameError::External);
+    }
+    Ok((h, &frame[h.payload_at..]))
+}
+
+/// The v3 record for the v2 `frame` whose payload is stored as `file`
+/// (its bytes as they go to disk).
+pub fn external_record(frame: &[u8], file: &[u8]) -> Result<Vec<u8>, FrameError> {
+    let (h, _) = split(frame)?;
+    if frame[0] != VERSION {
+        return Err(FrameError::Version(frame[0]));
+    }
+    let len = u32::try_from(file.len()).map_err(|_| FrameError::PayloadTooLarge(file.len()))?;
+    let mut out = Vec::with_capacity(h.payload_at + EXTERNAL_TAIL);
+    out.push(VERSION_EXTERNAL);
+    out.extend_from_slice(&frame[1..h.payload_at]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&crc32fast::hash(file).to_be_bytes());
+    Ok(out)
+}
+
+/// The v2 frame for a v3 `record` and its `payload` (opened from the file).
+pub fn join(record: &[u8], payload: &[u8]) -> Result<Vec<u8>, FrameError> {
+    let h = decode_header(record)?;
+    if h.external.is_none() {
+        return Err(FrameError::Payload(
+            "the record is not a file record".into(),
+        ));
+    }
+    let header_end = record.len() - EXTERNAL_TAIL;
+    let mut out = Vec::with_capacity(header_end + payload.len());
+    out.push(VERSION);
+    out.extend_from_slice(&record[1..header_end]);
+    out.extend_from_slice(payload);
+    Ok(out)
 }
 
 /// Reads a whole frame.
 pub fn decode(frame: &[u8]) -> Result<Entry, FrameError> {
     let h = decode_header(frame)?;
+    if h.external.is_some() {
+        return Err(FrameError::External);
+    }
     Ok(Entry {
         read_id: h.read_id,
         camera_id: h.camera_id.to_string(),
@@ -221,15 +319,48 @@ mod tests {
         );
         assert!(decode(&[]).is_err());
         assert!(decode(&[VERSION]).is_err());
-        let mut v3 = frame.clone();
-        v3[0] = 3;
-        assert_eq!(decode(&v3).unwrap_err(), FrameError::Version(3));
+        let mut v4 = frame.clone();
+        v4[0] = 4;
+        assert_eq!(decode(&v4).unwrap_err(), FrameError::Version(4));
         let mut stage = frame.clone();
         stage[1] = 9;
         assert_eq!(decode(&stage).unwrap_err(), FrameError::Stage(9));
         let mut bad_utf8 = frame.clone();
         bad_utf8[28] = 0xff;
         assert_eq!(decode(&bad_utf8).unwrap_err(), FrameError::CameraId);
+    }
+
+    #[test]
+    fn a_file_record_stands_for_its_frame_and_joins_back_to_it() {
+        let frame = shed(&encode(&read("cam-7")).unwrap(), Stage::NoOverview).unwrap();
+        let (h, payload) = split(&frame).unwrap();
+        let file = payload.to_vec();
+        let record = external_record(&frame, &file).unwrap();
+        assert_eq!(record.len(), h.payload_at + EXTERNAL_TAIL);
+        let rh = decode_header(&record).unwrap();
+        assert_eq!(
+            (rh.read_id, rh.camera_id, rh.captured_at, rh.stage),
+            (h.read_id, h.camera_id, h.captured_at, Stage::NoOverview)
+        );
+        let external = rh.external.unwrap();
+        assert!(external.matches(&file));
+        assert!(!external.matches(&file[1..]));
+        let mut flipped = file.clone();
+        flipped[3] ^= 0x40;
+        assert!(!external.matches(&flipped));
+        // The record alone is not a read; joined with its file it is the frame.
+        assert_eq!(decode(&record).unwrap_err(), FrameError::External);
+        assert_eq!(
+            shed(&record, Stage::TextOnly).unwrap_err(),
+            FrameError::External
+        );
+        assert_eq!(join(&record, &file).unwrap(), frame);
+        assert!(join(&frame, &file).is_err(), "a v2 frame has no file");
+        // A record cut short loses its length and CRC: refused.
+        assert!(matches!(
+            decode_header(&record[..record.len() - 3]),
+            Err(FrameError::Truncated { .. })
+        ));
     }
 
     #[test]

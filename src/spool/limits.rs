@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 
 use super::open::Handles;
-use super::{KEY_BYTES, Spool, SpoolError, Stage, frame};
+use super::{KEY_BYTES, Spool, SpoolError, Stage, frame, stored_bytes};
 use crate::capture::UtcMillis;
 use crate::logging::message_id;
 
@@ -59,11 +59,9 @@ impl Spool {
         framed: &mut [(uuid::Uuid, Vec<u8>)],
     ) -> Result<(), SpoolError> {
         let max = self.inner.max_bytes;
-        let incoming = |f: &[(uuid::Uuid, Vec<u8>)]| {
-            f.iter()
-                .map(|(_, v)| KEY_BYTES + v.len() as u64)
-                .sum::<u64>()
-        };
+        let seal = self.inner.sealer.overhead();
+        let incoming =
+            |f: &[(uuid::Uuid, Vec<u8>)]| f.iter().map(|(_, v)| stored_bytes(v, seal)).sum::<u64>();
         let fits = |s: &Spool, f: &[(uuid::Uuid, Vec<u8>)]| s.index().bytes + incoming(f) <= max;
         if fits(self, framed) {
             self.inner.at_cap.store(false, Ordering::Relaxed);
@@ -129,27 +127,61 @@ impl Spool {
             self.index().remove(key);
             return Ok(());
         };
-        let opened = self.inner.sealer.open(key, &old).map_err(|e| e.to_string());
-        let new =
-            match opened.and_then(|plain| frame::shed(&plain, stage).map_err(|e| e.to_string())) {
-                Ok(new) => new,
-                Err(e) => {
-                    log::error!(
-                        MESSAGE_ID = message_id::SPOOL_QUARANTINED;
-                        "spool {}: record {key}: {e}; moved aside to the corrupt tree",
-                        self.inner.path.display()
-                    );
-                    self.move_aside(h, &k)?;
-                    self.index().remove(key);
-                    return Ok(());
-                }
-            };
-        let new = self.inner.sealer.seal(key, new);
-        let new_len = KEY_BYTES + new.len() as u64;
+        // A file that cannot be read now is treated as damage: the loop
+        // above needs every call to make progress, and set aside the read
+        // is kept, not lost.
+        let full = self
+            .frame_of(key, &old)
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let from = full
+            .as_deref()
+            .ok()
+            .and_then(|f| frame::decode_header(f).ok())
+            .map(|h| h.stage);
+        let new = match full.and_then(|f| frame::shed(&f, stage).map_err(|e| e.to_string())) {
+            Ok(new) => new,
+            Err(_) if !h.reads.contains_key(k).unwrap_or(true) => {
+                // Acknowledged meanwhile, its file already unlinked.
+                self.index().remove(key);
+                return Ok(());
+            }
+            Err(e) => {
+                log::error!(
+                    MESSAGE_ID = message_id::SPOOL_QUARANTINED;
+                    "spool {}: record {key}: {e}; moved aside to the corrupt tree",
+                    self.inner.path.display()
+                );
+                self.move_aside(h, &k)?;
+                self.index().remove(key);
+                return Ok(());
+            }
+        };
+        let Some(old_stage) = from.filter(|&s| s < stage) else {
+            // Already shed this far (by a race the index did not see).
+            return Ok(());
+        };
+        let (new, file) = self
+            .stored_form(key, new)
+            .map_err(|source| self.frame_err(key, source))?;
+        if let Some(file) = &file {
+            self.inner
+                .payloads
+                .write(&[(key, stage, file)])
+                .map_err(|source| self.payload_err(key, source))?;
+        }
+        let new_len = KEY_BYTES + (new.len() + file.as_ref().map_or(0, Vec::len)) as u64;
         let swapped = h
             .reads
             .compare_and_swap(k, Some(&old), Some(new))
             .map_err(|e| self.db_err(e))?;
+        match (&swapped, file.is_some()) {
+            // The old file (if it had one) goes once sled has flushed the
+            // new record.
+            (Ok(()), _) => self.doomed().push((key, Some(old_stage))),
+            // Acknowledged meanwhile: the new file is no one's.
+            (Err(_), true) => self.inner.payloads.remove_one(key, stage),
+            (Err(_), false) => {}
+        }
         let mut index = self.index();
         if swapped.is_err() {
             // Removed by an acknowledgement between the get and the swap.

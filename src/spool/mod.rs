@@ -8,8 +8,9 @@
 //! bytes and ages, so [`Spool::stats`] is cheap and the forwarder can walk the
 //! queue without scanning sled. docs/delivery.md is the contract.
 //!
-//! Limits live in `limits.rs` (size cap, age), opening and quarantine of a
-//! damaged spool in `open.rs`. sled refuses every write after one I/O error
+//! A payload carrying images lives in a file beside sled (`payloads.rs`:
+//! sled keeps what it stores in memory). Limits live in `limits.rs` (size
+//! cap, age), opening and quarantine of a damaged spool in `open.rs`. sled refuses every write after one I/O error
 //! (a full disk, say) until it is reopened: [`Spool::reopen`] does that in
 //! place, so clones held by the writer and the forwarder keep working.
 
@@ -17,8 +18,11 @@ pub mod frame;
 mod index;
 mod limits;
 mod open;
+mod payloads;
 mod writer;
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -39,6 +43,7 @@ pub use writer::spawn_writer;
 
 use index::{Index, Meta};
 use open::{Handles, OpenFailure};
+use payloads::{INLINE_MAX, Payloads};
 
 /// Bytes a key adds to the accounted size.
 const KEY_BYTES: u64 = 8;
@@ -113,6 +118,13 @@ pub enum SpoolError {
         bytes: u64,
         max_bytes: u64,
     },
+    /// A payload file could not be written or read (full disk, I/O error).
+    #[error("spool {path}: payload file of record {key}: {source}")]
+    PayloadFile {
+        path: PathBuf,
+        key: u64,
+        source: std::io::Error,
+    },
 }
 
 impl SpoolError {
@@ -152,6 +164,10 @@ struct Inner {
     spool_quarantined: AtomicBool,
     /// Appends run one at a time, so the cap decision holds until they land.
     append_lock: Mutex<()>,
+    payloads: Payloads,
+    /// Payload files whose records were removed or shed, to unlink once
+    /// sled has flushed that (`None`: the key's files at every stage).
+    doomed: Mutex<Vec<(u64, Option<Stage>)>>,
 }
 
 impl Spool {
@@ -177,6 +193,8 @@ impl Spool {
                 at_cap: AtomicBool::new(false),
                 spool_quarantined: AtomicBool::new(false),
                 append_lock: Mutex::new(()),
+                payloads: Payloads::new(&cfg.path),
+                doomed: Mutex::new(Vec::new()),
             }),
         };
         spool.open_in_place()?;
@@ -196,6 +214,10 @@ impl Spool {
         let path = &self.inner.path;
         let attempt = || -> Result<(Handles, Scan), OpenFailure> {
             let h = open::open(path)?;
+            self.inner
+                .payloads
+                .create_dir()
+                .map_err(|e| OpenFailure::Sled(sled::Error::Io(e)))?;
             let found = scan(&h, &self.inner.sealer)?;
             Ok((h, found))
         };
@@ -205,6 +227,7 @@ impl Spool {
                 mut index,
                 bad,
                 unopenable,
+                files,
             },
         ) = match attempt() {
             Ok(found) => found,
@@ -234,6 +257,25 @@ impl Spool {
                 path.display()
             );
             self.move_aside(&h, &k)?;
+        }
+        // Files no record names: written by a store that crashed before its
+        // commit, or left by removals a crash kept from being unlinked. Files
+        // of records set aside stay with them.
+        self.doomed().clear();
+        let kept = |key: u64, stage| {
+            files.contains(&(key, stage))
+                || h.corrupt.contains_key(key.to_be_bytes()).unwrap_or(true)
+        };
+        match self.inner.payloads.sweep(kept) {
+            Ok(0) => {}
+            Ok(n) => log::info!(
+                "spool {}: removed {n} leftover payload files that no record names",
+                path.display()
+            ),
+            Err(e) => log::warn!(
+                "spool {}: payload files not checked for leftovers: {e}",
+                path.display()
+            ),
         }
         let mut current = self.index();
         // Keys never go backwards, not even onto a fresh spool after a
@@ -292,24 +334,50 @@ impl Spool {
         let mut next = self.index().high_water.map_or(0, |h| h + 1);
         let mut batch = sled::Batch::default();
         let mut added = Vec::with_capacity(reads.len());
+        let mut files = Vec::new();
         for (r, (_, f)) in reads.iter().zip(framed) {
             let id = h.db.generate_id().map_err(|e| self.db_err(e))?;
             let key = id.max(next);
             next = key + 1;
             let stage = frame::decode_header(&f).map_or(Stage::Full, |h| h.stage);
-            let stored = self.inner.sealer.seal(key, f);
+            let (record, file) = self
+                .stored_form(key, f)
+                .map_err(|source| SpoolError::Frame {
+                    path: self.inner.path.clone(),
+                    read_id: r.read_id,
+                    camera_id: r.camera_id.clone(),
+                    source,
+                })?;
             added.push((
                 key,
                 Meta {
                     read_id: r.read_id,
                     captured_at: r.captured_at,
-                    bytes: KEY_BYTES + stored.len() as u64,
+                    bytes: KEY_BYTES + (record.len() + file.as_ref().map_or(0, Vec::len)) as u64,
                     stage,
                 },
             ));
-            batch.insert(&key.to_be_bytes(), stored);
+            batch.insert(&key.to_be_bytes(), record);
+            if let Some(file) = file {
+                files.push((key, stage, file));
+            }
         }
-        h.reads.apply_batch(batch).map_err(|e| self.db_err(e))?;
+        // Payload files are durable before any record names them.
+        let unlink_files = || {
+            for (key, stage, _) in &files {
+                self.inner.payloads.remove_one(*key, *stage);
+            }
+        };
+        let writing: Vec<_> = files.iter().map(|(k, s, f)| (*k, *s, &f[..])).collect();
+        if let Err(source) = self.inner.payloads.write(&writing) {
+            unlink_files();
+            return Err(self.payload_err(files.first().map_or(0, |f| f.0), source));
+        }
+        if let Err(e) = h.reads.apply_batch(batch) {
+            unlink_files();
+            return Err(self.db_err(e));
+        }
+        let doomed = self.take_doomed();
         if let Err(e) = h.db.flush() {
             // Not durable, so not stored: take the reads back out (best effort)
             // rather than let them surface later as if they had been.
@@ -318,13 +386,74 @@ impl Spool {
                 undo.remove(&key.to_be_bytes());
             }
             let _ = h.reads.apply_batch(undo);
+            self.doomed().extend(doomed);
             return Err(self.db_err(e));
         }
+        self.unlink(doomed);
         let mut index = self.index();
         for (key, meta) in added {
             index.insert(key, meta);
         }
         Ok(())
+    }
+
+    /// What goes to disk for the v2 `frame` under `key`: the record for
+    /// sled and, when the payload is too large to stay in sled, the file.
+    fn stored_form(
+        &self,
+        key: u64,
+        frame: Vec<u8>,
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), frame::FrameError> {
+        let (_, payload) = frame::split(&frame)?;
+        if payload.len() <= INLINE_MAX {
+            return Ok((self.inner.sealer.seal(key, frame), None));
+        }
+        let file = self.inner.sealer.seal(key, payload.to_vec());
+        let record = frame::external_record(&frame, &file)?;
+        Ok((self.inner.sealer.seal(key, record), Some(file)))
+    }
+
+    /// The v2 frame a stored record stands for: the record itself, or the
+    /// record joined with its payload file. `Ok(Err(why))` when the record
+    /// or its file is damaged, missing or not this record's (to be set
+    /// aside); `Err` when the file could not be read for another reason.
+    fn frame_of<'a>(
+        &self,
+        key: u64,
+        stored: &'a [u8],
+    ) -> Result<Result<Cow<'a, [u8]>, String>, SpoolError> {
+        let record = match self.inner.sealer.open(key, stored) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let h = match frame::decode_header(&record) {
+            Ok(h) => h,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let Some(external) = h.external else {
+            return Ok(Ok(record));
+        };
+        let file = match self.inner.payloads.read(key, h.stage) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Err("its payload file is missing".into()));
+            }
+            Err(source) => return Err(self.payload_err(key, source)),
+        };
+        if !external.matches(&file) {
+            return Ok(Err(format!(
+                "its payload file is not the one stored ({} bytes, {} expected)",
+                file.len(),
+                external.len
+            )));
+        }
+        let joined = self
+            .inner
+            .sealer
+            .open(key, &file)
+            .map_err(|e| format!("payload file: {e}"))
+            .and_then(|payload| frame::join(&record, &payload).map_err(|e| e.to_string()));
+        Ok(joined.map(Cow::Owned))
     }
 
     pub fn stats(&self) -> SpoolStats {
@@ -376,7 +505,14 @@ impl Spool {
             // Acknowledged or dropped meanwhile; whoever removed it fixes the index.
             return Ok(None);
         };
-        let opened = self.inner.sealer.open(key, &v).map_err(|e| e.to_string());
+        let opened = match self.frame_of(key, &v)? {
+            Err(e) if !h.reads.contains_key(key.to_be_bytes()).unwrap_or(true) => {
+                // Acknowledged meanwhile, and its file already unlinked.
+                log::debug!("record {key} removed while read: {e}");
+                return Ok(None);
+            }
+            other => other,
+        };
         match opened.and_then(|plain| frame::decode(&plain).map_err(|e| e.to_string())) {
             Ok(entry) => Ok(Some(entry)),
             Err(e) => {
@@ -412,15 +548,54 @@ impl Spool {
             .reads
             .remove(key.to_be_bytes())
             .map_err(|e| self.db_err(e))?;
+        if removed.is_some() {
+            self.doomed().push((key, None));
+        }
         // Whoever took it, the index follows sled.
         self.index().remove(key);
         Ok(removed.and(meta))
     }
 
-    /// Makes everything so far durable.
+    /// Makes everything so far durable, then unlinks the payload files of
+    /// reads removed before it.
     pub fn flush(&self) -> Result<(), SpoolError> {
         let h = self.handles()?;
-        h.db.flush().map(drop).map_err(|e| self.db_err(e))
+        let doomed = self.take_doomed();
+        if let Err(e) = h.db.flush() {
+            self.doomed().extend(doomed);
+            return Err(self.db_err(e));
+        }
+        self.unlink(doomed);
+        Ok(())
+    }
+
+    /// [`flush`](Self::flush) if reads were removed since the last one, so
+    /// their payload files go. Returns how many removals that covered. The
+    /// writer calls it every second; sled flushes on its own anyway.
+    pub fn release_removed(&self) -> Result<usize, SpoolError> {
+        let waiting = self.doomed().len();
+        if waiting > 0 {
+            self.flush()?;
+        }
+        Ok(waiting)
+    }
+
+    fn doomed(&self) -> MutexGuard<'_, Vec<(u64, Option<Stage>)>> {
+        self.inner.doomed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take_doomed(&self) -> Vec<(u64, Option<Stage>)> {
+        std::mem::take(&mut *self.doomed())
+    }
+
+    /// Unlinks payload files whose removal sled has made durable.
+    fn unlink(&self, doomed: Vec<(u64, Option<Stage>)>) {
+        for (key, stage) in doomed {
+            match stage {
+                Some(stage) => self.inner.payloads.remove_one(key, stage),
+                None => self.inner.payloads.remove(key),
+            }
+        }
     }
 
     /// Pending keys in order (for tools and tests; copies the index).
@@ -510,6 +685,24 @@ impl Spool {
         }
     }
 
+    fn payload_err(&self, key: u64, source: std::io::Error) -> SpoolError {
+        SpoolError::PayloadFile {
+            path: self.inner.path.clone(),
+            key,
+            source,
+        }
+    }
+
+    fn frame_err(&self, key: u64, source: frame::FrameError) -> SpoolError {
+        let meta = self.index().entries.get(&key).copied();
+        SpoolError::Frame {
+            path: self.inner.path.clone(),
+            read_id: meta.map(|m| m.read_id).unwrap_or_default(),
+            camera_id: String::new(),
+            source,
+        }
+    }
+
     fn open_err(&self, e: OpenFailure) -> SpoolError {
         let source = match e {
             OpenFailure::Sled(e) => e,
@@ -530,6 +723,8 @@ struct Scan {
     /// Set when no sealed record opens: the key is missing or wrong and the
     /// reads are intact (how many, and the first error).
     unopenable: Option<(usize, SealError)>,
+    /// The payload files the records name.
+    files: HashSet<(u64, Stage)>,
 }
 
 /// Indexes what `h` holds. Some sealed records opening while others do not
@@ -537,6 +732,7 @@ struct Scan {
 /// means the wrong key: nothing is set aside, the open is refused.
 fn scan(h: &Handles, sealer: &Sealer) -> Result<Scan, sled::Error> {
     let mut index = Index::default();
+    let mut files = HashSet::new();
     let mut bad = Vec::new();
     let (mut opened, mut unopened) = (0usize, Vec::new());
     for item in h.reads.iter() {
@@ -556,15 +752,21 @@ fn scan(h: &Handles, sealer: &Sealer) -> Result<Scan, sled::Error> {
             }
         };
         match frame::decode_header(&plain) {
-            Ok(hd) => index.insert(
-                key,
-                Meta {
-                    read_id: hd.read_id,
-                    captured_at: hd.captured_at,
-                    bytes: KEY_BYTES + stored.len() as u64,
-                    stage: hd.stage,
-                },
-            ),
+            Ok(hd) => {
+                let file_len = hd.external.map_or(0, |x| u64::from(x.len));
+                if hd.external.is_some() {
+                    files.insert((key, hd.stage));
+                }
+                index.insert(
+                    key,
+                    Meta {
+                        read_id: hd.read_id,
+                        captured_at: hd.captured_at,
+                        bytes: KEY_BYTES + stored.len() as u64 + file_len,
+                        stage: hd.stage,
+                    },
+                )
+            }
             Err(e) => bad.push((k, format!("record {key}: {e}"))),
         }
     }
@@ -576,6 +778,7 @@ fn scan(h: &Handles, sealer: &Sealer) -> Result<Scan, sled::Error> {
             index,
             bad,
             unopenable,
+            files,
         });
     }
     for (k, e) in unopened {
@@ -586,7 +789,21 @@ fn scan(h: &Handles, sealer: &Sealer) -> Result<Scan, sled::Error> {
         index,
         bad,
         unopenable: None,
+        files,
     })
+}
+
+/// What the v2 `frame` takes once stored, as counted against `max_bytes`:
+/// the key, the record and, for a payload kept in a file, the file; each
+/// sealed value `seal_overhead` more.
+fn stored_bytes(frame: &[u8], seal_overhead: usize) -> u64 {
+    let payload = frame::split(frame).map_or(0, |(_, p)| p.len());
+    let extra = if payload > INLINE_MAX {
+        frame::EXTERNAL_TAIL + 2 * seal_overhead
+    } else {
+        seal_overhead
+    };
+    KEY_BYTES + (frame.len() + extra) as u64
 }
 
 fn key_of(k: &[u8]) -> Option<u64> {
@@ -727,15 +944,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut r = read("a", 1, 3000);
         r.plate_jpeg = vec![0xff; 1000];
-        let full = KEY_BYTES + frame::encode(&r).unwrap().len() as u64;
-        let no_overview = KEY_BYTES
-            + frame::shed(&frame::encode(&r).unwrap(), Stage::NoOverview)
-                .unwrap()
-                .len() as u64;
-        let text = KEY_BYTES
-            + frame::shed(&frame::encode(&r).unwrap(), Stage::TextOnly)
-                .unwrap()
-                .len() as u64;
+        let stored = |to| {
+            let f = frame::encode(&r).unwrap();
+            stored_bytes(&frame::shed(&f, to).unwrap(), 0)
+        };
+        let (full, no_overview, text) = (
+            stored(Stage::Full),
+            stored(Stage::NoOverview),
+            stored(Stage::TextOnly),
+        );
         let make = |i| {
             let mut r = read("a", i, 3000);
             r.plate_jpeg = vec![0xff; 1000];
@@ -1023,6 +1240,165 @@ mod tests {
         assert_eq!(got[0].read_id, reads[1].read_id);
         assert_eq!(spool.corrupt_count(), 1);
         assert_eq!(spool.stats().pending, 1);
+    }
+
+    /// A read of the size the pipeline makes: its payload goes to a file.
+    fn big_read(captured_at: UtcMillis) -> Read {
+        let mut r = read("a", captured_at, 25_000);
+        r.plate_jpeg = vec![0x5a; 3_000];
+        r
+    }
+
+    /// The file of the full payload stored under `key`.
+    fn payload_file(dir: &Path, key: u64) -> PathBuf {
+        dir.join("spool")
+            .join("payloads")
+            .join(format!("{key:016x}.0"))
+    }
+
+    fn payload_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("spool").join("payloads"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn reads_with_images_keep_their_payload_in_a_file_and_sled_only_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path(), 1 << 30);
+        let spool = Spool::open(&c).unwrap();
+        let big = [big_read(1), big_read(2)];
+        let small = read("b", 3, 10);
+        spool.append(&big).unwrap();
+        spool.append(std::slice::from_ref(&small)).unwrap();
+        let keys = spool.keys();
+        assert_eq!(
+            payload_files(dir.path()),
+            [format!("{:016x}.0", keys[0]), format!("{:016x}.0", keys[1])]
+        );
+        let h = spool.handles().unwrap();
+        for &k in &keys[..2] {
+            let record = h.reads.get(k.to_be_bytes()).unwrap().unwrap();
+            assert!(record.len() < 100, "{} bytes in sled", record.len());
+        }
+        // Accounted as stored: the two files and the three records.
+        let expect: u64 = big
+            .iter()
+            .chain([&small])
+            .map(|r| stored_bytes(&frame::encode(r).unwrap(), 0))
+            .sum();
+        assert_eq!(spool.stats().bytes, expect);
+        drop(h);
+        drop(spool);
+
+        let spool = Spool::open(&c).unwrap();
+        let got = drain(&spool);
+        assert_eq!(got.len(), 3);
+        for (e, r) in got.iter().zip(big.iter().chain([&small])) {
+            assert_eq!(e.payload, r.to_payload());
+        }
+        assert_eq!(spool.stats().bytes, expect);
+    }
+
+    #[test]
+    fn a_payload_file_goes_only_once_sled_has_flushed_its_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(&cfg(dir.path(), 1 << 30)).unwrap();
+        spool.append(&[big_read(1), big_read(2)]).unwrap();
+        let keys = spool.keys();
+        assert!(spool.remove(keys[0]).unwrap());
+        assert_eq!(
+            payload_files(dir.path()).len(),
+            2,
+            "not unlinked before a flush"
+        );
+        assert_eq!(spool.release_removed().unwrap(), 1);
+        assert_eq!(payload_files(dir.path()), [format!("{:016x}.0", keys[1])]);
+        assert_eq!(
+            spool.release_removed().unwrap(),
+            0,
+            "nothing left to release"
+        );
+        // An append's flush releases too.
+        assert!(spool.remove(keys[1]).unwrap());
+        spool.append(&[read("b", 3, 10)]).unwrap();
+        assert!(payload_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn files_no_record_names_are_removed_at_open_and_those_set_aside_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path(), 1 << 30);
+        let keys = {
+            let spool = Spool::open(&c).unwrap();
+            spool.append(&[big_read(1), big_read(2)]).unwrap();
+            let keys = spool.keys();
+            // Removed, and the process stops before the file was unlinked.
+            assert!(spool.remove(keys[0]).unwrap());
+            spool.handles().unwrap().db.flush().unwrap();
+            keys
+        };
+        let files = dir.path().join("spool").join("payloads");
+        // A store that crashed between its files and its record.
+        std::fs::write(files.join(format!("{:016x}.0", keys[1] + 1)), b"orphan").unwrap();
+        std::fs::write(files.join("stray.tmp"), b"?").unwrap();
+        let spool = Spool::open(&c).unwrap();
+        assert_eq!(payload_files(dir.path()), [format!("{:016x}.0", keys[1])]);
+        // A read set aside keeps its file for whoever inspects it.
+        assert!(spool.set_aside(keys[1]).unwrap());
+        drop(spool);
+        let spool = Spool::open(&c).unwrap();
+        assert_eq!(spool.stats().pending, 0);
+        assert_eq!(payload_files(dir.path()), [format!("{:016x}.0", keys[1])]);
+    }
+
+    #[test]
+    fn a_missing_or_altered_payload_file_sets_its_read_aside_and_the_rest_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path(), 1 << 30);
+        let reads: Vec<Read> = (1..=4).map(big_read).collect();
+        let spool = Spool::open(&c).unwrap();
+        spool.append(&reads).unwrap();
+        let keys = spool.keys();
+        let file = |k: u64| payload_file(dir.path(), k);
+        std::fs::remove_file(file(keys[0])).unwrap();
+        let mut altered = std::fs::read(file(keys[1])).unwrap();
+        altered[100] ^= 1;
+        std::fs::write(file(keys[1]), altered).unwrap();
+        let whole = std::fs::read(file(keys[2])).unwrap();
+        std::fs::write(file(keys[2]), &whole[..whole.len() / 2]).unwrap();
+        let got = drain(&spool);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].read_id, reads[3].read_id);
+        assert_eq!(spool.corrupt_count(), 3);
+        assert_eq!(spool.stats().pending, 1);
+        assert_eq!(spool.stats().quarantined, 3);
+    }
+
+    #[test]
+    fn sealed_payload_files_open_only_under_their_own_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path(), 1 << 30);
+        let key = [7u8; 32];
+        let mut reads = vec![big_read(1), big_read(2)];
+        reads[0].vrm = "SEALED1".into();
+        let spool = Spool::open_sealed(&c, Sealer::with_key(&key)).unwrap();
+        spool.append(&reads).unwrap();
+        let keys = spool.keys();
+        let file = |k: u64| payload_file(dir.path(), k);
+        let first = std::fs::read(file(keys[0])).unwrap();
+        assert!(crate::seal::is_sealed(&first));
+        assert!(!first.windows(7).any(|w| w == b"SEALED1"));
+        // The second record's file replaced by the first's: its length and
+        // CRC are not the ones the record holds.
+        std::fs::write(file(keys[1]), &first).unwrap();
+        let got = drain(&spool);
+        assert_eq!(got.len(), 1);
+        assert_eq!(Read::from_payload(&got[0].payload).unwrap(), reads[0]);
+        assert_eq!(spool.corrupt_count(), 1);
     }
 
     #[test]

@@ -23,6 +23,8 @@ const BATCH_WINDOW: Duration = Duration::from_millis(10);
 const MAX_BATCH: usize = 256;
 /// How often reads past `max_age_days` are looked for when none arrive.
 const EXPIRY_EVERY: Duration = Duration::from_secs(60);
+/// How long the payload files of acknowledged reads may wait to be unlinked.
+const RELEASE_EVERY: Duration = Duration::from_secs(1);
 /// Least time between attempts to reopen a spool that failed to write, so a
 /// full disk costs a retry now and then, not a busy loop. Doubles while the
 /// writes keep failing (a reopen re-indexes the whole spool), up to a minute.
@@ -55,12 +57,17 @@ pub fn spawn_writer(
             };
             let mut closed = false;
             let mut next_expiry = Instant::now();
+            let mut next_release = Instant::now() + RELEASE_EVERY;
             while !closed {
                 if Instant::now() >= next_expiry {
                     w.expire();
                     next_expiry = Instant::now() + EXPIRY_EVERY;
                 }
-                let first = match reads.recv_timeout(EXPIRY_EVERY) {
+                if Instant::now() >= next_release {
+                    w.release_removed();
+                    next_release = Instant::now() + RELEASE_EVERY;
+                }
+                let first = match reads.recv_timeout(RELEASE_EVERY) {
                     Ok(r) => r,
                     Err(RecvTimeoutError::Timeout) => continue,
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -100,6 +107,12 @@ impl Writer {
     fn expire(&mut self) {
         if let Err(e) = self.spool.expire(crate::record::now_millis()) {
             log::debug!("expiry sweep skipped: {e}");
+        }
+    }
+
+    fn release_removed(&mut self) {
+        if let Err(e) = self.spool.release_removed() {
+            log::debug!("payload files of sent reads kept for now: {e}");
         }
     }
 
