@@ -19,12 +19,34 @@ fn main() {
     if common::answered_test_listing() {
         return;
     }
-    let n = if common::full_run() { 1_000_000 } else { 5_000 };
-    // A cap the outage passes (so the spool drops), and one it does not.
-    let frame = anprd::spool::frame::encode(&common::small_read(0))
-        .unwrap()
-        .len() as u64
-        + 8;
+    let full = common::full_run();
+    println!("text reads (kept whole in sled)");
+    outages(if full { 1_000_000 } else { 5_000 }, common::small_read);
+    println!("\nreads with a 3 KB plate patch and a 25 KB overview (payloads in files)");
+    outages(if full { 20_000 } else { 200 }, |i| {
+        let mut r = common::small_read(i);
+        // Incompressible, as JPEG is; a different pattern per read.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ i as u64;
+        let mut noise = |len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect()
+        };
+        r.plate_jpeg = noise(3_000);
+        r.overview_jpeg = noise(25_000);
+        r
+    });
+}
+
+/// Two outages of `n` reads made by `make`, each drained, under a cap the
+/// outage passes (so the spool drops) and one it does not.
+fn outages(n: usize, make: fn(usize) -> anprd::record::Read) {
+    let frame = anprd::spool::frame::encode(&make(0)).unwrap().len() as u64 + 8;
     let caps = [
         ("cap below the outage", frame * n as u64 / 2),
         ("cap above the outage", frame * n as u64 * 2),
@@ -58,7 +80,7 @@ fn main() {
             let t = Instant::now();
             let mut i = 0;
             while i < n {
-                let chunk: Vec<_> = (i..(i + 256).min(n)).map(common::small_read).collect();
+                let chunk: Vec<_> = (i..(i + 256).min(n)).map(make).collect();
                 spool.append(&chunk).unwrap();
                 i += chunk.len();
             }
