@@ -132,6 +132,12 @@ impl SpoolError {
     pub fn needs_reopen(&self) -> bool {
         matches!(self, SpoolError::Db { .. } | SpoolError::Unavailable { .. })
     }
+
+    /// The disk refused (full, I/O error), in sled or in a payload file:
+    /// nothing is stored until it accepts writes again, whatever the read.
+    pub fn is_storage_failure(&self) -> bool {
+        self.needs_reopen() || matches!(self, SpoolError::PayloadFile { .. })
+    }
 }
 
 /// A cheap handle on the spool; clones share one database.
@@ -165,6 +171,9 @@ struct Inner {
     /// Appends run one at a time, so the cap decision holds until they land.
     append_lock: Mutex<()>,
     payloads: Payloads,
+    /// The last append failed on its payload files (a full disk, say): sled
+    /// works, but the spool is not writable until an append succeeds.
+    payloads_refused: AtomicBool,
     /// Payload files whose records were removed or shed, to unlink once
     /// sled has flushed that (`None`: the key's files at every stage).
     doomed: Mutex<Vec<(u64, Option<Stage>)>>,
@@ -194,6 +203,7 @@ impl Spool {
                 spool_quarantined: AtomicBool::new(false),
                 append_lock: Mutex::new(()),
                 payloads: Payloads::new(&cfg.path),
+                payloads_refused: AtomicBool::new(false),
                 doomed: Mutex::new(Vec::new()),
             }),
         };
@@ -371,6 +381,7 @@ impl Spool {
         let writing: Vec<_> = files.iter().map(|(k, s, f)| (*k, *s, &f[..])).collect();
         if let Err(source) = self.inner.payloads.write(&writing) {
             unlink_files();
+            self.inner.payloads_refused.store(true, Ordering::Relaxed);
             return Err(self.payload_err(files.first().map_or(0, |f| f.0), source));
         }
         if let Err(e) = h.reads.apply_batch(batch) {
@@ -390,6 +401,7 @@ impl Spool {
             return Err(self.db_err(e));
         }
         self.unlink(doomed);
+        self.inner.payloads_refused.store(false, Ordering::Relaxed);
         let mut index = self.index();
         for (key, meta) in added {
             index.insert(key, meta);
@@ -476,7 +488,8 @@ impl Spool {
             expired: c.expired.load(Ordering::Relaxed),
             quarantined: c.quarantined.load(Ordering::Relaxed),
             spool_quarantined: self.inner.spool_quarantined.load(Ordering::Relaxed),
-            writable: self.read_handles().is_some(),
+            writable: self.read_handles().is_some()
+                && !self.inner.payloads_refused.load(Ordering::Relaxed),
         }
     }
 

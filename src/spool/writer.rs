@@ -147,10 +147,15 @@ impl Writer {
                     );
                 }
             }
-            Err(e) if e.needs_reopen() => {
+            Err(e) if e.is_storage_failure() => {
                 // The whole spool is failing: one by one would fail the same way.
                 self.not_stored(batch, &e);
-                self.try_reopen();
+                // A payload file the disk refused leaves sled working; the
+                // reopen is still tried at the next batch, with the same
+                // backoff (it also clears what a failed store left).
+                if e.needs_reopen() {
+                    self.try_reopen();
+                }
             }
             Err(e) if batch.len() > 1 => {
                 log::warn!(
@@ -284,6 +289,50 @@ mod tests {
                 .await
                 .expect("writer notified the forwarder")
         });
+    }
+
+    #[test]
+    fn a_disk_refusing_payload_files_fails_the_spool_until_it_takes_them_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SpoolConfig {
+            path: dir.path().join("spool"),
+            max_bytes: 1 << 30,
+            max_age_days: u32::MAX,
+            ..Default::default()
+        };
+        let spool = Spool::open(&cfg).unwrap();
+        // Where the payload files go is not a directory now: every write fails.
+        let files = cfg.path.join("payloads");
+        std::fs::remove_dir(&files).unwrap();
+        std::fs::write(&files, b"in the way").unwrap();
+        let stats = Arc::new(Stats::new(["cam-1"]));
+        let run = |reads: Vec<Read>| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(16);
+            for r in reads {
+                tx.send(r).unwrap();
+            }
+            drop(tx);
+            spawn_writer(spool.clone(), rx, Arc::new(Notify::new()), stats.clone())
+                .unwrap()
+                .join()
+                .unwrap();
+        };
+        run(vec![read(1, 5_000), read(2, 5_000)]);
+        assert_eq!(stats.store_failed.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.stored.load(Ordering::Relaxed), 0);
+        let s = spool.stats();
+        assert!(!s.writable, "reads are being lost: not writable");
+        assert_eq!(s.pending, 0);
+
+        // The directory is back: the next reads are stored, the spool writable.
+        std::fs::remove_file(&files).unwrap();
+        std::fs::create_dir(&files).unwrap();
+        run(vec![read(3, 10), read(4, 5_000)]);
+        assert_eq!(stats.stored.load(Ordering::Relaxed), 2);
+        let s = spool.stats();
+        assert!(s.writable);
+        assert_eq!(s.pending, 2);
+        assert_eq!(std::fs::read_dir(&files).unwrap().count(), 1);
     }
 
     #[test]
