@@ -249,16 +249,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn stores_everything_sent_then_exits_when_the_channel_closes() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A spool in `dir` whose reads never expire.
+    fn spool_in(dir: &std::path::Path, max_bytes: u64) -> (SpoolConfig, Spool) {
         let cfg = SpoolConfig {
-            path: dir.path().join("spool"),
-            max_bytes: 1 << 30,
+            path: dir.join("spool"),
+            max_bytes,
             max_age_days: u32::MAX,
             ..Default::default()
         };
         let spool = Spool::open(&cfg).unwrap();
+        (cfg, spool)
+    }
+
+    #[test]
+    fn stores_everything_sent_then_exits_when_the_channel_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, spool) = spool_in(dir.path(), 1 << 30);
         let stats = Arc::new(Stats::new(["cam-1"]));
         let stored = Arc::new(Notify::new());
         let (tx, rx) = std::sync::mpsc::sync_channel(16);
@@ -294,13 +300,7 @@ mod tests {
     #[test]
     fn a_disk_refusing_payload_files_fails_the_spool_until_it_takes_them_again() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = SpoolConfig {
-            path: dir.path().join("spool"),
-            max_bytes: 1 << 30,
-            max_age_days: u32::MAX,
-            ..Default::default()
-        };
-        let spool = Spool::open(&cfg).unwrap();
+        let (cfg, spool) = spool_in(dir.path(), 1 << 30);
         // Where the payload files go is not a directory now: every write fails.
         let files = cfg.path.join("payloads");
         std::fs::remove_dir(&files).unwrap();
@@ -338,13 +338,7 @@ mod tests {
     #[test]
     fn a_read_that_cannot_be_stored_is_counted_and_the_others_still_are() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = SpoolConfig {
-            path: dir.path().join("spool"),
-            max_bytes: 50_000,
-            max_age_days: u32::MAX,
-            ..Default::default()
-        };
-        let spool = Spool::open(&cfg).unwrap();
+        let (_, spool) = spool_in(dir.path(), 50_000);
         let stats = Arc::new(Stats::new(["cam-1"]));
         let (tx, rx) = std::sync::mpsc::sync_channel(16);
         // Queue all three before the writer starts, so they form one batch.
