@@ -40,6 +40,26 @@ pub fn small_read(i: usize) -> Read {
     }
 }
 
+/// A read of the size the pipeline makes: a 3 KB plate patch and a 25 KB
+/// overview, incompressible as JPEG is, a different pattern per read.
+pub fn full_size_read(i: usize) -> Read {
+    let mut r = small_read(i);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ i as u64;
+    let mut noise = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    r.plate_jpeg = noise(3_000);
+    r.overview_jpeg = noise(25_000);
+    r
+}
+
 /// A spool in `dir` with room for everything a bench stores.
 pub fn open_spool(dir: &std::path::Path) -> anprd::spool::Spool {
     anprd::spool::Spool::open(&anprd::config::SpoolConfig {

@@ -23,24 +23,7 @@ fn main() {
     println!("text reads (kept whole in sled)");
     outages(if full { 1_000_000 } else { 5_000 }, common::small_read);
     println!("\nreads with a 3 KB plate patch and a 25 KB overview (payloads in files)");
-    outages(if full { 20_000 } else { 200 }, |i| {
-        let mut r = common::small_read(i);
-        // Incompressible, as JPEG is; a different pattern per read.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ i as u64;
-        let mut noise = |len: usize| -> Vec<u8> {
-            (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect()
-        };
-        r.plate_jpeg = noise(3_000);
-        r.overview_jpeg = noise(25_000);
-        r
-    });
+    outages(if full { 20_000 } else { 200 }, common::full_size_read);
 }
 
 /// Two outages of `n` reads made by `make`, each drained, under a cap the

@@ -1,8 +1,8 @@
 //! The daemon's memory through a network outage: does a backlog of unsent
 //! reads stay on disk, or does it also stay resident?
 //!
-//! Reads of the size the pipeline makes (a 3 KB plate patch and a 25 KB
-//! overview, of incompressible bytes) are stored with nothing sent; the
+//! Reads of the size the pipeline makes (`common::full_size_read`: a 3 KB
+//! plate patch and a 25 KB overview, incompressible) are stored with nothing sent; the
 //! store is closed and opened again and the backlog walked, as after a
 //! restart during the outage; then every read is acknowledged. The resident
 //! memory (anonymous and total) is read after each step, with freed memory
@@ -91,17 +91,6 @@ trait Store {
 /// and returns the peak anonymous resident memory, in MB.
 fn outage(n: usize, store: &mut dyn Store) -> f64 {
     let step = (n / 10).max(1);
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut noise = |len: usize| -> Vec<u8> {
-        (0..len)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect()
-    };
     let report = |what: &str, store: &dyn Store| {
         anprd::memory::release_free_memory();
         let (anon, total) = rss();
@@ -117,12 +106,7 @@ fn outage(n: usize, store: &mut dyn Store) -> f64 {
     while stored < n {
         // The writer commits what arrived within 10 ms: a few reads at a time.
         let batch: Vec<_> = (stored..(stored + 4).min(n))
-            .map(|i| {
-                let mut r = common::small_read(i);
-                r.plate_jpeg = noise(3_000);
-                r.overview_jpeg = noise(25_000);
-                r
-            })
+            .map(common::full_size_read)
             .collect();
         store.append(&batch);
         stored += batch.len();
