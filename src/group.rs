@@ -532,6 +532,7 @@ mod tests {
             text: text.into(),
             confidence: conf,
             char_confidence: vec![conf; text.len()],
+            char_at: Vec::new(),
             plate_box: [x, 10, 30, 8],
             corners: crate::recognise::box_corners([x, 10, 30, 8]),
             format: None,

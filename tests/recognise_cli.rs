@@ -351,6 +351,7 @@ fn scoring_rules() {
         text: t.into(),
         confidence: 0.9,
         char_confidence: vec![0.9; t.len()],
+        char_at: Vec::new(),
         plate_box: b,
         corners: anprd::recognise::box_corners(b),
         format: None,

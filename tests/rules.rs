@@ -144,6 +144,7 @@ fn cand(text: &str) -> PlateCandidate {
         text: text.into(),
         confidence: 0.9,
         char_confidence: vec![0.9; text.len()],
+        char_at: Vec::new(),
         plate_box: [0, 0, 100, 20],
         corners: box_corners([0, 0, 100, 20]),
         format: None,
@@ -224,6 +225,57 @@ fn only_characters_read_unsurely_are_fixed() {
     assert_eq!(p[0].text, "AB12SCD");
     // Texts without confidences (judge) are fixed anywhere.
     assert_eq!(PlateRules::uk().judge("AB125CD").text, "AB12SCD");
+}
+
+/// A one-line candidate whose characters stand at `at` across the plate.
+fn placed(text: &str, at: &[f32]) -> PlateCandidate {
+    PlateCandidate {
+        char_at: at.to_vec(),
+        ..cand(text)
+    }
+}
+
+/// Evenly spaced characters from `first` across a one-line plate.
+fn spaced_from(first: f32, n: usize) -> Vec<f32> {
+    (0..n).map(|i| first + i as f32 * 0.1).collect()
+}
+
+#[test]
+fn a_side_band_read_as_a_leading_character_is_dropped() {
+    let apply = |p: PlateCandidate| {
+        let mut plates = vec![p];
+        PlateRules::uk().apply(&mut plates);
+        plates.remove(0)
+    };
+    // The band's GB read as B, at the plate's left edge: the rest is a
+    // current mark, and the band's character leaves every per-character list.
+    let mut read = placed("BHP19LZX", &spaced_from(0.11, 8));
+    read.char_confidence[1] = 0.5;
+    let read = apply(read);
+    assert_eq!(
+        (read.text.as_str(), read.format.as_deref()),
+        ("HP19LZX", Some("uk-current"))
+    );
+    assert_eq!(read.char_at, spaced_from(0.11, 8)[1..]);
+    assert_eq!(read.char_confidence, [0.5, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]);
+
+    // The same text starting further in is not a band: flagged as read.
+    let read = apply(placed("BHP19LZX", &spaced_from(0.2, 8)));
+    assert_eq!((read.text.as_str(), read.format), ("BHP19LZX", None));
+    // Where positions are unknown (two-line plates, the classic engine).
+    let read = apply(cand("BHP19LZX"));
+    assert_eq!((read.text.as_str(), read.format), ("BHP19LZX", None));
+    // A read that fits as it is keeps its first character, although the
+    // rest would fit too (B12 ABC is a prefix mark, 12 ABC a dateless one).
+    let read = apply(placed("B12ABC", &spaced_from(0.11, 6)));
+    assert_eq!(read.text, "B12ABC");
+    assert!(read.format.is_some());
+    // A remainder that fits only with a fix is a misread, not a band: the
+    // read stays flagged rather than becoming another valid-looking mark.
+    let mut unsure = placed("BHP19LZ5", &spaced_from(0.11, 8));
+    unsure.char_confidence[7] = 0.5;
+    let read = apply(unsure);
+    assert_eq!((read.text.as_str(), read.format), ("BHP19LZ5", None));
 }
 
 #[test]

@@ -412,6 +412,7 @@ impl ClassicRecogniser {
             text,
             confidence,
             char_confidence: conf,
+            char_at: Vec::new(),
             plate_box: [
                 bx.round() as u32,
                 by.round() as u32,

@@ -244,6 +244,7 @@ mod tests {
             text: "AB12CDE".into(),
             confidence: 0.9,
             char_confidence: vec![0.9; 7],
+            char_at: Vec::new(),
             plate_box: [x, y, w, w / 5],
             corners: crate::recognise::box_corners([x, y, w, w / 5]),
             format: None,

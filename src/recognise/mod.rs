@@ -22,6 +22,11 @@ pub struct PlateCandidate {
     pub confidence: f32,
     /// One confidence per character of `text`, 0–1.
     pub char_confidence: Vec<f32>,
+    /// Where each character of a one-line plate stands across it, 0 (left
+    /// edge) to 1 (right edge); empty where unknown (two-line plates, the
+    /// classic engine). The plate rules use it to tell a side band's
+    /// lettering from a registration's first character.
+    pub char_at: Vec<f32>,
     /// Axis-aligned box in frame pixels: x, y, width, height.
     pub plate_box: [u32; 4],
     /// The plate's corners in frame pixels, clockwise from top left; for a

@@ -855,7 +855,11 @@ fn surest(
 /// the detector's plate-centre probability, so a confident read of
 /// something that barely looks like a plate stays doubtful.
 fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<(f32, PlateCandidate)> {
-    let (text, char_confidence) = decode::ctc_greedy(probs, READ_CLASSES);
+    let decode::Decoded {
+        text,
+        confidence: char_confidence,
+        at,
+    } = decode::ctc_greedy(probs, READ_CLASSES);
     if char_confidence.len() < MIN_CHARS {
         return None;
     }
@@ -879,6 +883,12 @@ fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<(f32, Pla
             text,
             confidence,
             char_confidence,
+            // A two-line plate is read as its lines side by side.
+            char_at: if peak.two_line > TWO_LINE {
+                Vec::new()
+            } else {
+                at
+            },
             plate_box: [x0, y0, x1 - x0, y1 - y0],
             corners: peak.corners,
             format: None,

@@ -377,6 +377,16 @@ pub struct Verdict {
     pub fixed: Vec<usize>,
 }
 
+/// A side band (a flag with GB or UK, or the EU's stars over a country
+/// code) is part of the plate, left of the registration, and the reader now
+/// and then reads its lettering as one more character (`BHP19LZX` for
+/// `HP19LZX`). So a read that fits no enabled format, but does without its
+/// first character, drops that character when it stands in this leftmost
+/// share of a one-line plate. The reader places characters by its 32
+/// columns, a little left of their middles: a band's lettering at 0.11–0.14,
+/// a registration's first character mostly at 0.11–0.20.
+const SIDE_BAND: f32 = 0.15;
+
 /// The enabled patterns and the policy for reads that fit none.
 #[derive(Clone, Debug)]
 pub struct PlateRules {
@@ -476,11 +486,32 @@ impl PlateRules {
         }
     }
 
+    /// The verdict on `plate`'s read without its first character, when that
+    /// character stands where a side band would ([`SIDE_BAND`]) and the rest
+    /// fits an enabled format as read, without a fix.
+    fn without_side_band(&self, plate: &PlateCandidate) -> Option<Verdict> {
+        if !plate.char_at.first().is_some_and(|&x| x < SIDE_BAND) {
+            return None;
+        }
+        let rest = plate.text.get(1..)?;
+        let confidence = plate.char_confidence.get(1..).unwrap_or_default();
+        // A remainder that needs a fix to fit is more likely a misread than
+        // a registration behind a band.
+        Some(self.judge_read(rest, confidence)).filter(|v| v.format.is_some() && v.fixed.is_empty())
+    }
+
     /// Applies the rules to an engine's candidates in place: fixes text, sets
     /// `format`, and drops unmatched reads when the policy says reject.
     pub fn apply(&self, plates: &mut Vec<PlateCandidate>) {
         for p in plates.iter_mut() {
-            let v = self.judge_read(&p.text, &p.char_confidence);
+            let mut v = self.judge_read(&p.text, &p.char_confidence);
+            if v.format.is_none()
+                && let Some(rest) = self.without_side_band(p)
+            {
+                p.char_confidence.remove(0);
+                p.char_at.remove(0);
+                v = rest;
+            }
             p.text = v.text;
             p.format = v.format;
         }

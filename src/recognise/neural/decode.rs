@@ -169,19 +169,33 @@ pub(crate) fn peaks(
     kept
 }
 
+/// What [`ctc_greedy`] read from the reader's columns.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Decoded {
+    pub text: String,
+    /// Each character's confidence: the highest probability among the
+    /// columns that emitted it.
+    pub confidence: Vec<f32>,
+    /// Where each character stands across the strip, 0 (left edge) to 1
+    /// (right edge): the middle of the columns that emitted it.
+    pub at: Vec<f32>,
+}
+
 /// Greedy CTC decoding of `probs` (`columns` rows of `classes` values; class
 /// 0 is the blank, class `1 + i` is `ALPHABET[i]`): the likeliest class per
-/// column, repeats collapsed, blanks dropped. Each character's confidence
-/// is the highest probability among the columns that emitted it. NaN counts
-/// as no probability at all.
-pub(crate) fn ctc_greedy(probs: &[f32], classes: usize) -> (String, Vec<f32>) {
-    let mut text = String::new();
-    let mut conf: Vec<f32> = Vec::new();
-    let mut prev = 0;
+/// column, repeats collapsed, blanks dropped. NaN counts as no probability
+/// at all.
+pub(crate) fn ctc_greedy(probs: &[f32], classes: usize) -> Decoded {
+    let mut out = Decoded::default();
     if classes == 0 {
-        return (text, conf);
+        return out;
     }
-    for column in probs.chunks_exact(classes) {
+    let columns = probs.len() / classes;
+    let middle = |first: usize, last: usize| (first + last + 1) as f32 / 2.0 / columns as f32;
+    // The column where the character being emitted began.
+    let mut began = 0;
+    let mut prev = 0;
+    for (t, column) in probs.chunks_exact(classes).enumerate() {
         let (best, p) = column.iter().enumerate().filter(|(_, p)| !p.is_nan()).fold(
             (0, f32::NEG_INFINITY),
             |(bi, bp), (i, &p)| {
@@ -191,19 +205,24 @@ pub(crate) fn ctc_greedy(probs: &[f32], classes: usize) -> (String, Vec<f32>) {
         let p = p.clamp(0.0, 1.0);
         match ALPHABET.get(best.wrapping_sub(1)) {
             Some(&c) if best != prev => {
-                text.push(char::from(c));
-                conf.push(p);
+                out.text.push(char::from(c));
+                out.confidence.push(p);
+                out.at.push(middle(t, t));
+                began = t;
             }
             Some(_) => {
-                if let Some(last) = conf.last_mut() {
+                if let Some(last) = out.confidence.last_mut() {
                     *last = last.max(p);
+                }
+                if let Some(at) = out.at.last_mut() {
+                    *at = middle(began, t);
                 }
             }
             None => {} // the blank, or a class past the alphabet
         }
         prev = best;
     }
-    (text, conf)
+    out
 }
 
 #[cfg(test)]
@@ -339,12 +358,18 @@ mod tests {
         let (a, b, one) = (1 + 10, 1 + 11, 1 + 1);
         let mut probs = columns(&[a, b, b, 0, b, one, one, 0, 0], 0.9);
         probs[2 * 37 + b] = 0.95; // the second column of the first B
-        let (text, conf) = ctc_greedy(&probs, 37);
-        assert_eq!(text, "ABB1");
-        assert_eq!(conf, [0.9, 0.95, 0.9, 0.9]);
-        assert_eq!(ctc_greedy(&columns(&[0; 32], 0.99), 37).0, "");
-        assert_eq!(ctc_greedy(&[], 37).0, "");
-        assert_eq!(ctc_greedy(&[0.5; 10], 0).0, "");
+        let read = ctc_greedy(&probs, 37);
+        assert_eq!(read.text, "ABB1");
+        assert_eq!(read.confidence, [0.9, 0.95, 0.9, 0.9]);
+        // Columns 0, 1–2, 4 and 5–6 of nine.
+        let ninths = |c: f32| c / 9.0;
+        assert_eq!(
+            read.at,
+            [ninths(0.5), ninths(2.0), ninths(4.5), ninths(6.0)]
+        );
+        assert_eq!(ctc_greedy(&columns(&[0; 32], 0.99), 37).text, "");
+        assert_eq!(ctc_greedy(&[], 37).text, "");
+        assert_eq!(ctc_greedy(&[0.5; 10], 0).text, "");
     }
 
     #[test]
@@ -352,8 +377,11 @@ mod tests {
         let mut probs = columns(&[1 + 35, 1 + 35], 0.8);
         probs[0..37].fill(f32::NAN);
         probs[37 + 36] = 1.5;
-        let (text, conf) = ctc_greedy(&probs, 37);
-        assert_eq!((text.as_str(), conf.as_slice()), ("Z", &[1.0][..]));
+        let read = ctc_greedy(&probs, 37);
+        assert_eq!(
+            (read.text.as_str(), read.confidence.as_slice()),
+            ("Z", &[1.0][..])
+        );
     }
 
     #[test]
