@@ -102,6 +102,21 @@ fn read_all(width: u32, height: u32, scale: f32) -> Vec<(String, Option<String>,
             draw_vehicle(&mut img, &v, &p).expect("the plate fits the frame");
             let plates = engine.recognise(&img.to_frame(i as u64, 0));
             let best = plates.first();
+            // Where each character stands is said across a one-line plate,
+            // left to right, and not for two lines read side by side.
+            if let Some(c) = best {
+                if matches!(style.shape, PlateShape::OneLine { .. }) {
+                    assert_eq!(c.char_at.len(), c.text.len(), "{mark}: {:?}", c.char_at);
+                    assert!(
+                        c.char_at.windows(2).all(|w| w[0] < w[1])
+                            && c.char_at.iter().all(|x| (0.0..=1.0).contains(x)),
+                        "{mark}: {:?}",
+                        c.char_at
+                    );
+                } else {
+                    assert!(c.char_at.is_empty(), "{mark}: {:?}", c.char_at);
+                }
+            }
             (
                 mark.to_string(),
                 best.map(|c| c.text.clone()),

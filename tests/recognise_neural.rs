@@ -94,6 +94,10 @@ fn check_fields(f: &Frame, plates: &[PlateCandidate]) {
         assert!(!p.text.bytes().any(|c| c.is_ascii_lowercase()));
         assert_eq!(p.char_confidence.len(), p.text.len());
         assert!(p.char_confidence.iter().all(|c| (0.0..=1.0).contains(c)));
+        // Unknown (two lines), or one place per character, left to right.
+        assert!(p.char_at.is_empty() || p.char_at.len() == p.text.len());
+        assert!(p.char_at.windows(2).all(|w| w[0] < w[1]), "{:?}", p.char_at);
+        assert!(p.char_at.iter().all(|x| (0.0..=1.0).contains(x)));
         let [x, y, w, h] = p.plate_box;
         assert!(
             w > 0 && h > 0 && x + w <= f.width && y + h <= f.height,
