@@ -270,6 +270,12 @@ fn a_side_band_read_as_a_leading_character_is_dropped() {
     let read = apply(placed("B12ABC", &spaced_from(0.11, 6)));
     assert_eq!(read.text, "B12ABC");
     assert!(read.format.is_some());
+    // A hand-built candidate without confidences is judged, not panicked on.
+    let bare = PlateCandidate {
+        char_confidence: Vec::new(),
+        ..placed("BHP19LZX", &spaced_from(0.11, 8))
+    };
+    assert_eq!(apply(bare).text, "HP19LZX");
     // A remainder that fits only with a fix is a misread, not a band: the
     // read stays flagged rather than becoming another valid-looking mark.
     let mut unsure = placed("BHP19LZ5", &spaced_from(0.11, 8));

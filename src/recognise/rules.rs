@@ -500,16 +500,22 @@ impl PlateRules {
         Some(self.judge_read(rest, confidence)).filter(|v| v.format.is_some() && v.fixed.is_empty())
     }
 
-    /// Applies the rules to an engine's candidates in place: fixes text, sets
-    /// `format`, and drops unmatched reads when the policy says reject.
+    /// Applies the rules to an engine's candidates in place: fixes text,
+    /// drops a side band's lettering ([`SIDE_BAND`]), sets `format`, and
+    /// drops unmatched reads when the policy says reject.
     pub fn apply(&self, plates: &mut Vec<PlateCandidate>) {
         for p in plates.iter_mut() {
             let mut v = self.judge_read(&p.text, &p.char_confidence);
             if v.format.is_none()
                 && let Some(rest) = self.without_side_band(p)
             {
-                p.char_confidence.remove(0);
-                p.char_at.remove(0);
+                // An engine's lists are as long as its text; a hand-built
+                // candidate's may not be.
+                for list in [&mut p.char_confidence, &mut p.char_at] {
+                    if !list.is_empty() {
+                        list.remove(0);
+                    }
+                }
                 v = rest;
             }
             p.text = v.text;
