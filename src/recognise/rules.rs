@@ -501,7 +501,7 @@ impl PlateRules {
     }
 
     /// Applies the rules to an engine's candidates in place: fixes text,
-    /// drops a side band's lettering ([`SIDE_BAND`]), sets `format`, and
+    /// drops a side band's lettering (`SIDE_BAND`), sets `format`, and
     /// drops unmatched reads when the policy says reject.
     pub fn apply(&self, plates: &mut Vec<PlateCandidate>) {
         for p in plates.iter_mut() {
