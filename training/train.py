@@ -11,6 +11,7 @@ models/README.md.
 """
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -37,7 +38,7 @@ def reader_batches(x, y, idx, bs, rng, geometry=False):
             img = ((img - 0.5) * k + 0.5 + m).clamp_(0, 1)
             if geometry:
                 img = corner_error(img, rng)
-            yield img, [y[j] for j in b]
+            yield img, [y[j] for j in b], b
 
 
 def corner_error(img, rng, p=0.5):
@@ -143,7 +144,7 @@ def freeze_batch_norms(model):
 
 
 def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3, geometry=False,
-                 freeze_bn=False, rust_weight=4):
+                 freeze_bn=False, rust_weight=4, distill=0.0):
     x = np.load(os.path.join(data, "reader.npy"))
     y = open(os.path.join(data, "reader.txt")).read().split("\n")[: len(x)]
     n = len(x)
@@ -160,11 +161,22 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
     rng = np.random.default_rng(seed)
     model = nets.Reader().to(DEV)
     init_from(model, init, freeze_bn)
+    # Learning without forgetting: on crops that are not anprd's own
+    # renderer's, the network is also held to what it read before this round
+    # (per-column KL to a frozen copy), so that new glyphs do not move the
+    # boundaries it had learnt for other fonts (models/README.md, round 8).
+    teacher = None
+    if distill > 0:
+        if not init:
+            raise SystemExit("--distill needs --init: it holds the network to where it started")
+        teacher = copy.deepcopy(model).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), peak_lr, weight_decay=1e-4)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     t0, step, bs = time.time(), 0, 96
     budget = minutes * 60
-    for img, labels in reader_batches(x, y, tr, bs, rng, geometry):
+    for img, labels, idx in reader_batches(x, y, tr, bs, rng, geometry):
         lr = schedule(opt, step, steps, t0, budget, peak_lr)
         if lr is None:
             break
@@ -175,6 +187,14 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
         lp = logits.log_softmax(2).permute(1, 0, 2)       # T, N, C
         tgt, tl = encode(labels)
         loss = ctc(lp, tgt, torch.full((len(labels),), lp.shape[0], dtype=torch.long), tl)
+        own = torch.from_numpy(idx < n)
+        if teacher is not None and own.any():
+            with torch.no_grad():
+                t_lp = teacher(img[own].to(DEV)).log_softmax(2)
+            s_lp = logits[own.to(DEV)].log_softmax(2)
+            # batchmean sums over columns and classes: divide by the columns.
+            kl = F.kl_div(s_lp, t_lp, log_target=True, reduction="batchmean") / s_lp.shape[1]
+            loss = loss + distill * kl
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -412,13 +432,15 @@ def main():
                     help="detector: weight of a loss on the quad's edge vectors (its shape and rotation)")
     ap.add_argument("--rust-weight", type=int, default=4,
                     help="reader: how many times as often a crop of anprd's own renderer (reader_rs) is drawn")
+    ap.add_argument("--distill", type=float, default=0.0,
+                    help="reader: weight of a per-column KL to the --init network on crops not from anprd's renderer")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     extra = {"peak_lr": a.lr} if a.lr else {}
     if a.which == "reader":
         train_reader(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, geometry=a.corner_error,
-                     freeze_bn=a.freeze_bn, rust_weight=a.rust_weight, **extra)
+                     freeze_bn=a.freeze_bn, rust_weight=a.rust_weight, distill=a.distill, **extra)
     else:
         train_detector(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, also=a.also,
                        edge_weight=a.edge_weight, freeze_bn=a.freeze_bn, **extra)
