@@ -187,8 +187,8 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
         lp = logits.log_softmax(2).permute(1, 0, 2)       # T, N, C
         tgt, tl = encode(labels)
         loss = ctc(lp, tgt, torch.full((len(labels),), lp.shape[0], dtype=torch.long), tl)
-        own = torch.from_numpy(idx < n)
-        if teacher is not None and own.any():
+        own = torch.from_numpy(idx < n) if teacher is not None else None
+        if own is not None and own.any():
             with torch.no_grad():
                 t_lp = teacher(img[own].to(DEV)).log_softmax(2)
             s_lp = logits[own.to(DEV)].log_softmax(2)
