@@ -39,6 +39,10 @@ struct PlatesArgs {
     /// Also write each plate rectified to this size (WxH) under crops/.
     #[arg(long, value_parser = parse_size)]
     crops: Option<(u32, u32)>,
+    /// Random letters and digits in any order instead of UK marks (reader
+    /// training data: every glyph in every position).
+    #[arg(long)]
+    any_text: bool,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -153,7 +157,11 @@ fn write_plates(a: &PlatesArgs) -> anyhow::Result<()> {
     let mut rng = SplitMix64::new(a.seed);
     let started = std::time::Instant::now();
     for i in 0..a.count {
-        let s = sample::generate(&mut rng, a.width, a.height);
+        let s = if a.any_text {
+            sample::generate_any_text(&mut rng, a.width, a.height)
+        } else {
+            sample::generate(&mut rng, a.width, a.height)
+        };
         let name = format!("{i:05}.png");
         write_png(&a.out.join(&name), &s.image)?;
         let [x, y, w, h] = s.plate_box;

@@ -67,6 +67,35 @@ pub fn printed(text: &str, format: &str) -> String {
 /// plates have two lines and 15 % of one-line plates a side band.
 pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
     let (text, format) = random_mark(rng);
+    draw(rng, w, h, text, format)
+}
+
+/// As [`generate`], with a text of 4–7 random letters and digits in any
+/// order (format `any`, split at a random place or not at all): training
+/// data that teaches a reader each glyph in every position, not the formats'
+/// habits.
+pub fn generate_any_text(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
+    const CHARS: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let len = 4 + rng.below(4) as usize;
+    let mut text: String = (0..len)
+        .map(|_| char::from(CHARS[rng.below(36) as usize]))
+        .collect();
+    let split = rng.below(len as u64 + 1) as usize;
+    if (1..len).contains(&split) {
+        text.insert(split, ' ');
+    }
+    draw(rng, w, h, text, "any")
+}
+
+/// A picture of a plate showing `shown` (a space where the plate prints
+/// one), labelled with it (without spaces) and `format`.
+fn draw(rng: &mut SplitMix64, w: u32, h: u32, shown: String, format: &'static str) -> Sample {
+    let text: String = shown.chars().filter(|c| *c != ' ').collect();
+    let shown = if format == "any" {
+        shown
+    } else {
+        printed(&text, format)
+    };
     let style = match rng.below(20) {
         0..=8 => PlateStyle::FRONT,
         9..=16 => PlateStyle::REAR,
@@ -90,7 +119,6 @@ pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
         }
         _ => style,
     };
-    let shown = printed(&text, format);
     // Every generated mark fits every shape (see the render tests); should
     // one not, fall back to the plain plate.
     let style = if layout_shape(&shown, style.shape).is_err() {
@@ -323,6 +351,28 @@ mod tests {
             "{:?}",
             a.plate_box
         );
+    }
+
+    #[test]
+    fn any_text_samples_use_every_glyph_anywhere() {
+        let mut rng = SplitMix64::new(3);
+        let samples: Vec<Sample> = (0..200)
+            .map(|_| generate_any_text(&mut rng, 320, 240))
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let (uk, mut fit_uk) = (PlateRules::uk(), 0);
+        for s in &samples {
+            assert_eq!(s.format, "any");
+            assert!((4..=7).contains(&s.text.len()), "{}", s.text);
+            assert!(s.text.bytes().all(|c| c.is_ascii_alphanumeric()));
+            assert!(!s.text.bytes().any(|c| c.is_ascii_lowercase()));
+            seen.extend(s.text.bytes());
+            let verdict = uk.judge(&s.text);
+            fit_uk += usize::from(verdict.format.is_some() && verdict.fixed.is_empty());
+        }
+        assert_eq!(seen.len(), 36, "every letter and digit appears");
+        // Mostly texts no UK format allows: the formats' habits are not taught.
+        assert!(fit_uk < 40, "{fit_uk} of 200 fit a UK format as drawn");
     }
 
     #[test]
