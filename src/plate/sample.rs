@@ -67,7 +67,8 @@ pub fn printed(text: &str, format: &str) -> String {
 /// plates have two lines and 15 % of one-line plates a side band.
 pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
     let (text, format) = random_mark(rng);
-    draw(rng, w, h, text, format)
+    let shown = printed(&text, format);
+    draw(rng, w, h, text, shown, format)
 }
 
 /// As [`generate`], with a text of 4–7 random letters and digits in any
@@ -77,25 +78,26 @@ pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
 pub fn generate_any_text(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
     const CHARS: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let len = 4 + rng.below(4) as usize;
-    let mut text: String = (0..len)
+    let text: String = (0..len)
         .map(|_| char::from(CHARS[rng.below(36) as usize]))
         .collect();
+    let mut shown = text.clone();
     let split = rng.below(len as u64 + 1) as usize;
     if (1..len).contains(&split) {
-        text.insert(split, ' ');
+        shown.insert(split, ' ');
     }
-    draw(rng, w, h, text, "any")
+    draw(rng, w, h, text, shown, "any")
 }
 
-/// A picture of a plate showing `shown` (a space where the plate prints
-/// one), labelled with it (without spaces) and `format`.
-fn draw(rng: &mut SplitMix64, w: u32, h: u32, shown: String, format: &'static str) -> Sample {
-    let text: String = shown.chars().filter(|c| *c != ' ').collect();
-    let shown = if format == "any" {
-        shown
-    } else {
-        printed(&text, format)
-    };
+/// A picture of a plate printed as `shown`, labelled `text` and `format`.
+fn draw(
+    rng: &mut SplitMix64,
+    w: u32,
+    h: u32,
+    text: String,
+    shown: String,
+    format: &'static str,
+) -> Sample {
     let style = match rng.below(20) {
         0..=8 => PlateStyle::FRONT,
         9..=16 => PlateStyle::REAR,
