@@ -76,10 +76,10 @@ pub fn generate(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
 /// data that teaches a reader each glyph in every position, not the formats'
 /// habits.
 pub fn generate_any_text(rng: &mut SplitMix64, w: u32, h: u32) -> Sample {
-    const CHARS: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let chars = super::glyphs::CHARSET.as_bytes();
     let len = 4 + rng.below(4) as usize;
     let text: String = (0..len)
-        .map(|_| char::from(CHARS[rng.below(36) as usize]))
+        .map(|_| char::from(chars[rng.below(chars.len() as u64) as usize]))
         .collect();
     let mut shown = text.clone();
     let split = rng.below(len as u64 + 1) as usize;
