@@ -358,7 +358,10 @@ impl NeuralRecogniser {
                 .flat_map(|&i| others.iter().map(move |&v| (i, varied(&peaks[i], v))));
             readings.extend(self.read_batch(img, more)?);
         }
-        let mut plates = surest(readings.into_iter(), peaks.len());
+        let mut plates: Vec<PlateCandidate> = surest(readings.into_iter(), peaks.len())
+            .into_iter()
+            .map(|(plate, cand)| placed(cand, &peaks[plate], img.w, img.h))
+            .collect();
         plates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
         Ok(plates)
     }
@@ -832,11 +835,12 @@ fn unsure(
 }
 
 /// For each of `plates` plates, the reading (plate index, (sureness,
-/// candidate)) with the highest sureness, if it has any.
+/// candidate)) with the highest sureness, if it has any, as (plate index,
+/// candidate).
 fn surest(
     readings: impl Iterator<Item = (usize, (f32, PlateCandidate))>,
     plates: usize,
-) -> Vec<PlateCandidate> {
+) -> Vec<(usize, PlateCandidate)> {
     let mut best: Vec<Option<(f32, PlateCandidate)>> = vec![None; plates];
     for (plate, (sureness, cand)) in readings {
         if let Some(slot) = best.get_mut(plate)
@@ -845,7 +849,34 @@ fn surest(
             *slot = Some((sureness, cand));
         }
     }
-    best.into_iter().flatten().map(|(_, c)| c).collect()
+    best.into_iter()
+        .enumerate()
+        .filter_map(|(plate, b)| b.map(|(_, c)| (plate, c)))
+        .collect()
+}
+
+/// `cand`, read from a variation of `peak`'s quad, with the box and corners
+/// of the plate itself: the variations are reading windows, up to 30 % taller
+/// than the plate, and a box that grew with them fits the plate worse (its
+/// overlap with a labelled plate, the patch cut around it, and tracking from
+/// frame to frame, where a box that changes height with the reading that won
+/// looks like motion).
+fn placed(mut cand: PlateCandidate, peak: &Peak, w: usize, h: usize) -> PlateCandidate {
+    if let Some(plate_box) = frame_box(peak, w, h) {
+        cand.plate_box = plate_box;
+        cand.corners = peak.corners;
+    }
+    cand
+}
+
+/// The box (x, y, w, h) around `peak`'s quad, clipped to a `w`×`h` frame;
+/// None when the quad lies entirely outside it.
+fn frame_box(peak: &Peak, w: usize, h: usize) -> Option<[u32; 4]> {
+    let [x0, y0, x1, y1] = peak.bounds();
+    let clip = |v: f32, max: usize| v.clamp(0.0, max as f32);
+    let (x0, y0) = (clip(x0.floor(), w) as u32, clip(y0.floor(), h) as u32);
+    let (x1, y1) = (clip(x1.ceil(), w) as u32, clip(y1.ceil(), h) as u32);
+    (x1 > x0 && y1 > y0).then_some([x0, y0, x1 - x0, y1 - y0])
 }
 
 /// A read from the reader's output for one plate; None when it is not one.
@@ -870,13 +901,7 @@ fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<(f32, Pla
         / char_confidence.len() as f32;
     let sureness = log_mean.exp();
     let confidence = sureness.min(peak.score).clamp(0.0, 1.0);
-    let [x0, y0, x1, y1] = peak.bounds();
-    let clip = |v: f32, max: usize| v.clamp(0.0, max as f32);
-    let (x0, y0) = (clip(x0.floor(), w) as u32, clip(y0.floor(), h) as u32);
-    let (x1, y1) = (clip(x1.ceil(), w) as u32, clip(y1.ceil(), h) as u32);
-    if x1 <= x0 || y1 <= y0 {
-        return None; // entirely outside the frame
-    }
+    let plate_box = frame_box(peak, w, h)?; // None: entirely outside the frame
     Some((
         sureness,
         PlateCandidate {
@@ -889,7 +914,7 @@ fn candidate(peak: &Peak, probs: &[f32], w: usize, h: usize) -> Option<(f32, Pla
             } else {
                 at
             },
-            plate_box: [x0, y0, x1 - x0, y1 - y0],
+            plate_box,
             corners: peak.corners,
             format: None,
         },
@@ -1084,9 +1109,43 @@ mod tests {
             .into_iter(),
             3,
         );
-        let texts: Vec<&str> = plates.iter().map(|c| c.text.as_str()).collect();
-        assert_eq!(texts, ["ABC", "EF"], "plate 1 had no reading");
-        assert!(plates.iter().all(|c| (c.confidence - 0.7).abs() < 1e-6));
+        let texts: Vec<(usize, &str)> = plates.iter().map(|(i, c)| (*i, c.text.as_str())).collect();
+        assert_eq!(texts, [(0, "ABC"), (2, "EF")], "plate 1 had no reading");
+        assert!(
+            plates
+                .iter()
+                .all(|(_, c)| (c.confidence - 0.7).abs() < 1e-6)
+        );
+    }
+
+    #[test]
+    fn a_read_has_the_box_and_corners_of_its_plate_not_of_the_window_it_was_read_from() {
+        use crate::plate::scene::{PlatePlacement, Scene, Vehicle, draw_vehicle, random_body};
+        use crate::plate::{PlateStyle, SplitMix64};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let mut engine = NeuralRecogniser::new(NeuralModels::load(&dir).unwrap());
+        let mut rng = SplitMix64::new(5);
+        let vehicle = Vehicle::still("AB12CDE", PlateStyle::REAR, random_body(&mut rng));
+        let place = PlatePlacement::centred(640.0, 470.0, 240.0);
+        let mut img = Scene::new(1280, 720, 5).background().clone();
+        draw_vehicle(&mut img, &vehicle, &place).unwrap();
+        let frame = img.to_frame(5, 0);
+        let (x0, y0) = (place.x, place.y);
+        let (x1, y1) = (x0 + place.width, y0 + place.height);
+        let plate = peak(0.9, [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]);
+        let luma = Luma {
+            data: &frame.luma,
+            w: 1280,
+            h: 720,
+        };
+        // Read only from a window 30 % taller than the plate.
+        let reads = engine.read(luma, &[plate.clone()], &[(0.3, 0.0)]).unwrap();
+        assert_eq!(reads.len(), 1, "{reads:?}");
+        assert_eq!(reads[0].text, "AB12CDE");
+        assert_eq!(reads[0].corners, plate.corners);
+        assert_eq!(Some(reads[0].plate_box), frame_box(&plate, 1280, 720));
+        let tall = frame_box(&varied(&plate, (0.3, 0.0)), 1280, 720).unwrap();
+        assert!(reads[0].plate_box[3] < tall[3], "{:?} {tall:?}", reads[0].plate_box);
     }
 
     #[test]
