@@ -37,3 +37,20 @@ if [ -d ../shared/eval/openalpr-br ]; then
     echo "== neural, Brazilian formats: ../shared/eval/openalpr-br"
     "$bin/anprd" eval -c scripts/eval-br-formats.toml ../shared/eval/openalpr-br
 fi
+# Pictures cut close around their plates (close photographs, collections of
+# plate pictures): the generated test set and the photographs, each plate
+# with random margins (scripts/crop-to-plates.py, Pillow), read as stills.
+if python3 -c 'import PIL' 2>/dev/null; then
+    for set in gen-test:"$work/gen-test":1 us:../shared/eval/openalpr-us:2 br:../shared/eval/openalpr-br:3; do
+        name=${set%%:*}; rest=${set#*:}; src=${rest%:*}; seed=${rest##*:}
+        [ -d "$src" ] || continue
+        rm -rf "$work/$name-crop"
+        python3 scripts/crop-to-plates.py "$src" "$work/$name-crop" "$seed"
+        rules=--no-rules
+        [ "$name" = gen-test ] && rules=
+        echo "== neural, cut close around the plates: $src"
+        "$bin/anprd" eval $rules "$work/$name-crop"
+    done
+else
+    echo "(no Pillow: the close-cut sets are skipped)"
+fi

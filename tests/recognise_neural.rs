@@ -722,3 +722,60 @@ fn plates_given_the_wrong_layout_are_also_read_the_other_way() {
         "one-line: {long_on} vs {long_off}"
     );
 }
+
+/// `img` cut to `[x0, y0, x1, y1)`, as a frame.
+fn cut(img: &anprd::plate::RgbImage, [x0, y0, x1, y1]: [u32; 4]) -> Frame {
+    let mut data = Vec::with_capacity(((x1 - x0) * (y1 - y0) * 3) as usize);
+    for y in y0..y1 {
+        let row = (y * img.width) as usize * 3;
+        data.extend_from_slice(&img.data[row + x0 as usize * 3..row + x1 as usize * 3]);
+    }
+    let part = anprd::plate::RgbImage {
+        width: x1 - x0,
+        height: y1 - y0,
+        data,
+    };
+    part.to_frame(0, 0)
+}
+
+#[test]
+fn a_plate_filling_a_still_picture_is_found_and_read() {
+    // Pictures cut close around their plate, as in a close photograph or a
+    // collection of plate pictures: the whole-frame look sees such a plate
+    // larger than any it learnt, and missed or misread most of these.
+    let mut engine = NeuralRecogniser::new(models());
+    let mut missed = Vec::new();
+    for (seed, width, margin) in [
+        (1u64, 120.0f32, 0.02f32),
+        (2, 200.0, 0.05),
+        (3, 300.0, 0.1),
+        (4, 400.0, 0.02),
+        (5, 400.0, 0.2),
+        (6, 160.0, 0.0),
+    ] {
+        let mut rng = SplitMix64::new(seed + 300);
+        let vrm = random_vrm(&mut rng);
+        let v = Vehicle::still(&vrm, PlateStyle::REAR, random_body(&mut rng));
+        let place = PlatePlacement::centred(640.0, 400.0, width);
+        let mut img = Scene::new(1280, 720, seed).background().clone();
+        draw_vehicle(&mut img, &v, &place).unwrap();
+        let (mx, my) = (margin * place.width, margin * place.height);
+        let f = cut(
+            &img,
+            [
+                (place.x - mx).floor() as u32,
+                (place.y - my).floor() as u32,
+                (place.x + place.width + mx).ceil() as u32,
+                (place.y + place.height + my).ceil() as u32,
+            ],
+        );
+        let plates = engine.recognise_still(&f);
+        check(&f, &plates);
+        let centre = (f.width as f32 / 2.0, f.height as f32 / 2.0);
+        let read = plates.first().map(|p| p.text.as_str());
+        if read != Some(vrm.as_str()) || !read_at(&plates, centre.0, centre.1) {
+            missed.push(format!("{vrm} {width} px, margin {margin}: {plates:?}"));
+        }
+    }
+    assert!(missed.is_empty(), "{missed:#?}");
+}
