@@ -101,7 +101,7 @@ fn a_sealed_record_moved_to_another_key_does_not_open() {
     {
         // Swap the first two records under their keys, as an attacker with
         // the disk (but not the key) could.
-        let db = sled::open(dir.path().join("spool")).unwrap();
+        let db = open_sled_when_free(&dir.path().join("spool"));
         let tree = db.open_tree("reads").unwrap();
         let mut it = tree.iter();
         let (k1, v1) = it.next().unwrap().unwrap();
@@ -121,6 +121,24 @@ fn a_sealed_record_moved_to_another_key_does_not_open() {
         2,
         "the moved ones are set aside, kept"
     );
+}
+
+/// sled at `path`, once the spool just dropped there has let go of its file
+/// lock: sled finishes a dropped database's writes on background threads
+/// (the spool's own open waits the same way).
+fn open_sled_when_free(path: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.unwrap(),
+        }
+    }
 }
 
 fn key_file(dir: &Path, mode: u32) -> PathBuf {
