@@ -26,7 +26,10 @@ pub fn frame(w: u32, h: u32, luma: Vec<u8>) -> Frame {
     }
 }
 
-/// Decodes JPEG or PNG bytes to (width, height, luma).
+/// Decodes JPEG or PNG bytes to (width, height, luma), upright: a JPEG's
+/// EXIF orientation (a phone's sideways sensor) is applied, as picture
+/// viewers apply it, so plates are read, and boxes given, the way up a person
+/// sees the picture.
 pub fn decode_luma(data: &[u8]) -> Result<(u32, u32, Vec<u8>)> {
     if data.starts_with(&[0xFF, 0xD8]) {
         decode_jpeg(data)
@@ -66,7 +69,72 @@ fn decode_jpeg(data: &[u8]) -> Result<(u32, u32, Vec<u8>)> {
             })
             .collect(),
     };
-    Ok((w, h, luma))
+    match d.exif_data().and_then(exif_orientation) {
+        Some(orientation) => Ok(upright(w, h, &luma, orientation)),
+        None => Ok((w, h, luma)),
+    }
+}
+
+/// The orientation (1–8) that EXIF data `tiff` (from its TIFF header on)
+/// gives its picture in the first IFD, if it gives a valid one.
+fn exif_orientation(tiff: &[u8]) -> Option<u8> {
+    let big_endian = match tiff.get(..4)? {
+        b"MM\0*" => true,
+        b"II*\0" => false,
+        _ => return None,
+    };
+    let u16_at = |i: usize| {
+        let b: [u8; 2] = tiff.get(i..i.checked_add(2)?)?.try_into().ok()?;
+        Some(if big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |i: usize| {
+        let b: [u8; 4] = tiff.get(i..i.checked_add(4)?)?.try_into().ok()?;
+        Some(if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    const ORIENTATION: u16 = 0x0112;
+    const SHORT: u16 = 3;
+    let ifd = usize::try_from(u32_at(4)?).ok()?;
+    let entries = usize::from(u16_at(ifd)?);
+    (0..entries)
+        .map(|n| ifd + 2 + 12 * n)
+        .find(|&entry| u16_at(entry) == Some(ORIENTATION))
+        .filter(|&entry| u16_at(entry + 2) == Some(SHORT))
+        .and_then(|entry| u16_at(entry + 8))
+        .and_then(|v| u8::try_from(v).ok())
+        .filter(|v| (1..=8).contains(v))
+}
+
+/// `luma` (`w`×`h`, stored as EXIF `orientation` says) turned and mirrored
+/// upright: (width, height, luma).
+fn upright(w: u32, h: u32, luma: &[u8], orientation: u8) -> (u32, u32, Vec<u8>) {
+    let (w, h) = (w as usize, h as usize);
+    // Orientations 5–8 swap the sides.
+    let (out_w, out_h) = if orientation >= 5 { (h, w) } else { (w, h) };
+    let mut out = Vec::with_capacity(w * h);
+    for y in 0..out_h {
+        for x in 0..out_w {
+            let (sx, sy) = match orientation {
+                2 => (w - 1 - x, y),
+                3 => (w - 1 - x, h - 1 - y),
+                4 => (x, h - 1 - y),
+                5 => (y, x),
+                6 => (y, h - 1 - x),
+                7 => (w - 1 - y, h - 1 - x),
+                8 => (w - 1 - y, x),
+                _ => (x, y),
+            };
+            out.push(luma[sy * w + sx]);
+        }
+    }
+    (out_w as u32, out_h as u32, out)
 }
 
 fn decode_png(data: &[u8]) -> Result<(u32, u32, Vec<u8>)> {
@@ -129,4 +197,112 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// EXIF data holding just an orientation tag, in either byte order.
+    fn exif(orientation: u16, big_endian: bool) -> Vec<u8> {
+        let u16b = |v: u16| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let u32b = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut t = if big_endian {
+            b"MM\0*".to_vec()
+        } else {
+            b"II*\0".to_vec()
+        };
+        t.extend(u32b(8)); // the first IFD follows the header
+        t.extend(u16b(2)); // two entries: another tag, then the orientation
+        for (tag, value) in [(0x010F, 7u16), (0x0112, orientation)] {
+            t.extend(u16b(tag));
+            t.extend(u16b(3)); // SHORT
+            t.extend(u32b(1));
+            t.extend(u16b(value));
+            t.extend([0, 0]);
+        }
+        t.extend(u32b(0)); // no next IFD
+        t
+    }
+
+    #[test]
+    fn the_orientation_is_read_in_either_byte_order_and_nonsense_is_ignored() {
+        for big_endian in [false, true] {
+            for o in 1..=8 {
+                assert_eq!(exif_orientation(&exif(o, big_endian)), Some(o as u8));
+            }
+            assert_eq!(exif_orientation(&exif(0, big_endian)), None);
+            assert_eq!(exif_orientation(&exif(9, big_endian)), None);
+        }
+        let whole = exif(6, false);
+        // Header 8 bytes, entry count 2, the first entry 12: the orientation's
+        // value ends at 32.
+        for cut in 0..32 {
+            // Cut short anywhere before its end: no orientation, no panic.
+            assert_eq!(exif_orientation(&whole[..cut]), None, "cut at {cut}");
+        }
+        let mut far = whole.clone();
+        far[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(exif_orientation(&far), None, "an IFD past the end");
+        assert_eq!(exif_orientation(b"Exif\0\0II*\0"), None);
+    }
+
+    #[test]
+    fn each_orientation_turns_the_picture_upright() {
+        // Upright, the picture is  a b c  ; each orientation stores it
+        //                          d e f
+        // differently, and every one comes back as it.
+        let upright_px = [b'a', b'b', b'c', b'd', b'e', b'f'];
+        let stored: [(u8, u32, u32, &[u8; 6]); 8] = [
+            (1, 3, 2, b"abcdef"),
+            (2, 3, 2, b"cbafed"),
+            (3, 3, 2, b"fedcba"),
+            (4, 3, 2, b"defabc"),
+            (5, 2, 3, b"adbecf"),
+            (6, 2, 3, b"cfbead"),
+            (7, 2, 3, b"fcebda"),
+            (8, 2, 3, b"daebfc"),
+        ];
+        for (orientation, w, h, px) in stored {
+            assert_eq!(
+                upright(w, h, px, orientation),
+                (3, 2, upright_px.to_vec()),
+                "orientation {orientation}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_jpeg_stored_sideways_is_read_upright() {
+        // 16×8 upright: dark left half, bright right half; stored turned a
+        // quarter anticlockwise (8×16, bright on top) with orientation 6.
+        let (w, h) = (8u16, 16u16);
+        let stored: Vec<u8> = (0..h)
+            .flat_map(|y| (0..w).map(move |_| if y < h / 2 { 230 } else { 20 }))
+            .collect();
+        let mut jpeg = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut jpeg, 95);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend(exif(6, true));
+        enc.add_app_segment(1, app1).unwrap();
+        enc.encode(&stored, w, h, jpeg_encoder::ColorType::Luma)
+            .unwrap();
+        let (uw, uh, luma) = decode_luma(&jpeg).unwrap();
+        assert_eq!((uw, uh), (16, 8));
+        let left = luma[4 * 16 + 2] as i32; // row 4, column 2
+        let right = luma[4 * 16 + 13] as i32; // row 4, column 13
+        assert!(left < 60 && right > 190, "left {left}, right {right}");
+    }
 }
