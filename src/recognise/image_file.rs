@@ -70,8 +70,11 @@ fn decode_jpeg(data: &[u8]) -> Result<(u32, u32, Vec<u8>)> {
             .collect(),
     };
     match d.exif_data().and_then(exif_orientation) {
-        Some(orientation) => Ok(upright(w, h, &luma, orientation)),
-        None => Ok((w, h, luma)),
+        // 1 is upright already (most cameras write it).
+        Some(orientation) if orientation != 1 && luma.len() == w as usize * h as usize => {
+            Ok(upright(w, h, &luma, orientation))
+        }
+        _ => Ok((w, h, luma)),
     }
 }
 
