@@ -51,6 +51,16 @@ if python3 -c 'import PIL' 2>/dev/null; then
         echo "== neural, cut close around the plates: $src"
         "$bin/anprd" eval $rules "$work/$name-crop"
     done
+    # European plates with hyphens, seals or emblems between their groups
+    # (scripts/eu-probe.py): the same 200 plates with each separator.
+    if [ -f /usr/share/fonts/truetype/opendin/OSP-DIN.ttf ]; then
+        for sep in space hyphen seals shield star; do
+            rm -rf "$work/eu-$sep"
+            python3 scripts/eu-probe.py "$work/eu-$sep" 7 "$sep" 200
+            echo "== neural, no rules, European plates, separator $sep"
+            "$bin/anprd" eval --no-rules "$work/eu-$sep"
+        done
+    fi
 else
-    echo "(no Pillow: the close-cut sets are skipped)"
+    echo "(no Pillow: the close-cut and European sets are skipped)"
 fi

@@ -45,7 +45,11 @@ def main():
     ap.add_argument("--detector", type=int, default=10000)
     ap.add_argument("--reader", type=int, default=80000)
     ap.add_argument("--jobs", type=int, default=os.cpu_count())
+    ap.add_argument("--eu-separators", action="store_true",
+                    help="European plates with hyphens, dots, seals and emblems between groups (round 10 on)")
     a = ap.parse_args()
+    # Set before the worker pool forks, so every worker draws the same way.
+    synth.EU_SEPARATORS = a.eu_separators
     os.makedirs(a.out, exist_ok=True)
     with mp.Pool(a.jobs) as pool:
         if a.reader:

@@ -54,6 +54,11 @@ FONTS = [
 ]
 BACKGROUNDS = "/usr/share/doc/opencv-doc/examples/data"
 
+# European plates with hyphens, dots, seals and emblems between their groups
+# (reader round 10 on; `gen.py --eu-separators`). Off, earlier rounds' data
+# are drawn exactly as they were.
+EU_SEPARATORS = False
+
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # UK: no I or Q in most places
 ALL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
@@ -118,7 +123,8 @@ def random_text(rng, lo=4, hi=8):
 # ------------------------------------------------------------- plate drawing
 
 def draw_text_fit(draw, box, text, fontpath, fill, rng, condense=1.0, spacing=None):
-    """Draws `text` filling `box` (x0, y0, x1, y1) in height; returns nothing.
+    """Draws `text` filling `box` (x0, y0, x1, y1) in height and returns the
+    (x0, x1) of each run of spaces, where a plate may carry a separator.
     Characters are placed one by one so the pitch can follow plate rules."""
     x0, y0, x1, y1 = box
     h = y1 - y0
@@ -144,9 +150,16 @@ def draw_text_fit(draw, box, text, fontpath, fill, rng, condense=1.0, spacing=No
     # Render each glyph into its own tile, then squeeze it horizontally.
     x = x0 + (avail - total * scale) / 2
     img = draw._image
+    gaps = []
     for ch, w in zip(text, widths):
         if w is None:
-            x += (h * 0.35 + gap) * scale
+            # The space between the glyphs either side, for a separator.
+            step = (h * 0.35 + gap) * scale
+            if gaps and abs(gaps[-1][1] - x) < 1e-6:
+                gaps[-1] = (gaps[-1][0], x + step)
+            else:
+                gaps.append((x - gap * scale, x + step))
+            x += step
             continue
         b = f.getbbox(ch)
         tile = Image.new("L", (b[2] - b[0] + 2, b[3] - bb[1] + 2), 0)
@@ -155,6 +168,63 @@ def draw_text_fit(draw, box, text, fontpath, fill, rng, condense=1.0, spacing=No
         tile = tile.resize((tw, int(round(h)) + 2), Image.BILINEAR)
         img.paste(Image.new(img.mode, tile.size, fill), (int(round(x)), int(round(y0)) - 1), tile)
         x += (w * condense + gap) * scale
+    return gaps
+
+
+def draw_separator(d, rng, sep, x0, x1, y0, y1, ink):
+    """What European plates carry between character groups and is not read:
+    a hyphen or dot, Germany's two round seals, or a coat of arms. Drawn
+    from simple random shapes, no real emblem."""
+    if sep == "space":
+        return
+    cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
+    if sep == "hyphen":
+        hw, hh = w * rng.uniform(0.2, 0.4), h * rng.uniform(0.05, 0.1)
+        d.rectangle([cx - hw, cy - hh, cx + hw, cy + hh], fill=ink)
+    elif sep == "dot":
+        r = h * rng.uniform(0.05, 0.09)
+        d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=ink)
+    elif sep == "seals":
+        r = min(w * 0.45, h * 0.25) * rng.uniform(0.8, 1.0)
+        for sy in (cy - h * 0.24, cy + h * 0.24):
+            shade = tuple(rng.randint(60, 230) for _ in range(3))
+            d.ellipse([cx - r, sy - r, cx + r, sy + r], fill=shade, outline=tuple(
+                rng.randint(0, 120) for _ in range(3)), width=max(1, int(r * 0.1)))
+            for _ in range(rng.randint(0, 4)):
+                q = r * rng.uniform(0.1, 0.4)
+                ox, oy = rng.uniform(-r / 2, r / 2), rng.uniform(-r / 2, r / 2)
+                d.ellipse([cx + ox - q, sy + oy - q, cx + ox + q, sy + oy + q],
+                          fill=tuple(rng.randint(0, 255) for _ in range(3)))
+    else:  # emblem: a shield of random pattern and colours
+        ew, eh = min(w * 0.8, h * 0.55) * rng.uniform(0.8, 1.0), h * rng.uniform(0.5, 0.75)
+        top, left = cy - eh / 2, cx - ew / 2
+        shape = [(left, top), (left + ew, top), (left + ew, top + eh * 0.65), (cx, top + eh),
+                 (left, top + eh * 0.65)] if rng.random() < 0.6 else None
+        base = tuple(rng.randint(0, 255) for _ in range(3))
+        if shape:
+            d.polygon(shape, fill=base, outline=ink)
+        else:
+            d.ellipse([left, top, left + ew, top + eh], fill=base, outline=ink)
+        pattern = rng.choice(["checks", "stripes", "cross", "blobs"])
+        other = tuple(rng.randint(0, 255) for _ in range(3))
+        n = rng.randint(3, 5)
+        if pattern == "checks":
+            for i in range(n):
+                for j in range(n):
+                    if (i + j) % 2 == 0:
+                        d.rectangle([left + ew * i / n, top + eh * 0.8 * j / n,
+                                     left + ew * (i + 1) / n, top + eh * 0.8 * (j + 1) / n], fill=other)
+        elif pattern == "stripes":
+            for i in range(0, n, 2):
+                d.rectangle([left + ew * i / n, top, left + ew * (i + 1) / n, top + eh * 0.7], fill=other)
+        elif pattern == "cross":
+            d.rectangle([cx - ew * 0.1, top, cx + ew * 0.1, top + eh * 0.85], fill=other)
+            d.rectangle([left, top + eh * 0.3, left + ew, top + eh * 0.45], fill=other)
+        else:
+            for _ in range(rng.randint(2, 6)):
+                q = ew * rng.uniform(0.08, 0.25)
+                ox, oy = rng.uniform(left, left + ew), rng.uniform(top, top + eh * 0.7)
+                d.ellipse([ox - q, oy - q, ox + q, oy + q], fill=tuple(rng.randint(0, 255) for _ in range(3)))
 
 
 def plate_colours(rng, kind):
@@ -227,10 +297,15 @@ def render_plate(rng, px_per_mm=1.0):
                       (240, 240, 240), rng, spacing=2 * s)
         groups = [random_text(rng, 1, 3), random_text(rng, 1, 3), random_text(rng, 1, 4)]
         groups = groups[: rng.choice([2, 3])]
-        text = " ".join(groups)
-        draw_text_fit(d, (52 * s, 20 * s, (W - 8) * s, 95 * s), text, "opendin/OSP-DIN.ttf"
-                      if rng.random() < 0.7 else fp, ink, rng, condense=rng.uniform(0.8, 1.0),
-                      spacing=6 * s)
+        sep = "space"
+        if EU_SEPARATORS:
+            sep = rng.choices(["space", "hyphen", "seals", "emblem", "dot"], [0.3, 0.2, 0.2, 0.2, 0.1])[0]
+        text = (" " if sep in ("space", "hyphen", "dot") else "   ").join(groups)
+        gaps = draw_text_fit(d, (52 * s, 20 * s, (W - 8) * s, 95 * s), text, "opendin/OSP-DIN.ttf"
+                             if rng.random() < 0.7 else fp, ink, rng, condense=rng.uniform(0.8, 1.0),
+                             spacing=6 * s)
+        for gx0, gx1 in gaps:
+            draw_separator(d, rng, sep, gx0, gx1, 20 * s, 95 * s, ink)
         label, two = "".join(groups), False
     elif kind == "us":
         W, H = 305, 152
