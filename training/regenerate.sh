@@ -4,7 +4,7 @@
 # packages, draws the data set from a fixed seed, trains both networks on
 # the CPU (a GPU is used if present) and exports them.
 #
-#   training/regenerate.sh [WORK_DIR]      (about 9 hours on 2 cores)
+#   training/regenerate.sh [WORK_DIR]      (about 10 hours on 2 cores)
 #
 # Environment: SEED (default 1), READER_MINUTES (30), DETECTOR_MINUTES (33).
 set -eu
@@ -89,7 +89,15 @@ python3 gen.py "$work/data7" --seed $((seed + 10)) --detector 0 --reader 40000
 python3 rust_data.py "$work/rs7a" "$work/rs7b" "$work/data7"
 python3 train.py reader "$work/data7" "$work/reader7.pt" --init "$work/reader6.pt" --freeze-bn \
     --seed $((seed + 11)) --threads 2 --lr 3e-4 --minutes 55 --corner-error --rust-weight 1
-python3 interpolate.py "$work/reader6.pt" "$work/reader7.pt" 0.5 "$work/reader.pt"
+python3 interpolate.py "$work/reader6.pt" "$work/reader7.pt" 0.5 "$work/reader7h.pt"
+# Round 10: European plates with hyphens, dots, Germany's seals and shields
+# between their groups (gen.py --eu-separators), beside round 7's pictures of
+# anprd's own renderer, then half way back again (models/README.md).
+python3 gen.py "$work/data10" --seed $((seed + 40)) --detector 0 --reader 40000 --eu-separators
+for f in reader_rs.npy reader_rs.txt; do ln -sf "$work/data7/$f" "$work/data10/$f"; done
+python3 train.py reader "$work/data10" "$work/reader10.pt" --init "$work/reader7h.pt" --freeze-bn \
+    --seed $((seed + 15)) --threads 2 --lr 3e-4 --minutes 55 --corner-error --rust-weight 1
+python3 interpolate.py "$work/reader7h.pt" "$work/reader10.pt" 0.5 "$work/reader.pt"
 # The detector once more, on fresh scenes in which half the plates sit in a
 # holder frame or a recess (synth.surround), two threads, batch norms frozen
 # (as the committed detector was fine-tuned from round 2's export).
