@@ -86,26 +86,21 @@ fn exif_orientation(tiff: &[u8]) -> Option<u8> {
         b"II*\0" => false,
         _ => return None,
     };
-    let u16_at = |i: usize| {
-        let b: [u8; 2] = tiff.get(i..i.checked_add(2)?)?.try_into().ok()?;
+    // The unsigned integer of `len` bytes at `i`, in the data's byte order.
+    let uint_at = |i: usize, len: usize| {
+        let bytes = tiff.get(i..i.checked_add(len)?)?;
+        let push = |v: u32, &b: &u8| (v << 8) | u32::from(b);
         Some(if big_endian {
-            u16::from_be_bytes(b)
+            bytes.iter().fold(0, push)
         } else {
-            u16::from_le_bytes(b)
+            bytes.iter().rev().fold(0, push)
         })
     };
-    let u32_at = |i: usize| {
-        let b: [u8; 4] = tiff.get(i..i.checked_add(4)?)?.try_into().ok()?;
-        Some(if big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
-    };
-    const ORIENTATION: u16 = 0x0112;
-    const SHORT: u16 = 3;
-    let ifd = usize::try_from(u32_at(4)?).ok()?;
-    let entries = usize::from(u16_at(ifd)?);
+    let u16_at = |i: usize| uint_at(i, 2);
+    const ORIENTATION: u32 = 0x0112;
+    const SHORT: u32 = 3;
+    let ifd = usize::try_from(uint_at(4, 4)?).ok()?;
+    let entries = usize::try_from(u16_at(ifd)?).ok()?;
     (0..entries)
         .map(|n| ifd + 2 + 12 * n)
         .find(|&entry| u16_at(entry) == Some(ORIENTATION))
