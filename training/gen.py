@@ -47,9 +47,12 @@ def main():
     ap.add_argument("--jobs", type=int, default=os.cpu_count())
     ap.add_argument("--eu-separators", action="store_true",
                     help="European plates with hyphens, dots, seals and emblems between groups (round 10 on)")
+    ap.add_argument("--eu-emblems", action="store_true",
+                    help="with --eu-separators: more emblems, as tall as the characters (round 11 on)")
     a = ap.parse_args()
     # Set before the worker pool forks, so every worker draws the same way.
     synth.EU_SEPARATORS = a.eu_separators
+    synth.EU_EMBLEMS = a.eu_emblems
     os.makedirs(a.out, exist_ok=True)
     with mp.Pool(a.jobs) as pool:
         if a.reader:

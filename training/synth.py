@@ -58,6 +58,10 @@ BACKGROUNDS = "/usr/share/doc/opencv-doc/examples/data"
 # (reader round 10 on; `gen.py --eu-separators`). Off, earlier rounds' data
 # are drawn exactly as they were.
 EU_SEPARATORS = False
+# With EU_SEPARATORS: more of them emblems, and emblems up to the characters'
+# height and the gap's width (reader round 11 on; `gen.py --eu-emblems`).
+# Off, round 10's data are drawn exactly as they were.
+EU_EMBLEMS = False
 
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # UK: no I or Q in most places
 ALL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -196,7 +200,10 @@ def draw_separator(d, rng, sep, x0, x1, y0, y1, ink):
                 d.ellipse([cx + ox - q, sy + oy - q, cx + ox + q, sy + oy + q],
                           fill=tuple(rng.randint(0, 255) for _ in range(3)))
     else:  # emblem: a shield of random pattern and colours
-        ew, eh = min(w * 0.8, h * 0.55) * rng.uniform(0.8, 1.0), h * rng.uniform(0.5, 0.75)
+        if EU_EMBLEMS:
+            ew, eh = min(w * 0.95, h * 0.7) * rng.uniform(0.7, 1.0), h * rng.uniform(0.55, 0.95)
+        else:
+            ew, eh = min(w * 0.8, h * 0.55) * rng.uniform(0.8, 1.0), h * rng.uniform(0.5, 0.75)
         top, left = cy - eh / 2, cx - ew / 2
         shape = [(left, top), (left + ew, top), (left + ew, top + eh * 0.65), (cx, top + eh),
                  (left, top + eh * 0.65)] if rng.random() < 0.6 else None
@@ -299,7 +306,8 @@ def render_plate(rng, px_per_mm=1.0):
         groups = groups[: rng.choice([2, 3])]
         sep = "space"
         if EU_SEPARATORS:
-            sep = rng.choices(["space", "hyphen", "seals", "emblem", "dot"], [0.3, 0.2, 0.2, 0.2, 0.1])[0]
+            mix = [0.2, 0.15, 0.15, 0.4, 0.1] if EU_EMBLEMS else [0.3, 0.2, 0.2, 0.2, 0.1]
+            sep = rng.choices(["space", "hyphen", "seals", "emblem", "dot"], mix)[0]
         text = (" " if sep in ("space", "hyphen", "dot") else "   ").join(groups)
         gaps = draw_text_fit(d, (52 * s, 20 * s, (W - 8) * s, 95 * s), text, "opendin/OSP-DIN.ttf"
                              if rng.random() < 0.7 else fp, ink, rng, condense=rng.uniform(0.8, 1.0),
