@@ -58,8 +58,8 @@ BACKGROUNDS = "/usr/share/doc/opencv-doc/examples/data"
 # (reader round 10 on; `gen.py --eu-separators`). Off, earlier rounds' data
 # are drawn exactly as they were.
 EU_SEPARATORS = False
-# With EU_SEPARATORS: more of them emblems, and emblems up to the characters'
-# height and the gap's width (reader round 11 on; `gen.py --eu-emblems`).
+# With EU_SEPARATORS: more of the separators are emblems, and emblems reach
+# up to the characters' height and the gap's width (reader round 11 on; `gen.py --eu-emblems`).
 # Off, round 10's data are drawn exactly as they were.
 EU_EMBLEMS = False
 
