@@ -4,7 +4,7 @@
 # packages, draws the data set from a fixed seed, trains both networks on
 # the CPU (a GPU is used if present) and exports them.
 #
-#   training/regenerate.sh [WORK_DIR]      (about 10 hours on 2 cores)
+#   training/regenerate.sh [WORK_DIR]      (about 11 hours on 2 cores)
 #
 # Environment: SEED (default 1), READER_MINUTES (30), DETECTOR_MINUTES (33).
 set -eu

@@ -59,8 +59,8 @@ BACKGROUNDS = "/usr/share/doc/opencv-doc/examples/data"
 # are drawn exactly as they were.
 EU_SEPARATORS = False
 # With EU_SEPARATORS: more of the separators are emblems, and emblems reach
-# up to the characters' height and the gap's width (reader round 11 on; `gen.py --eu-emblems`).
-# Off, round 10's data are drawn exactly as they were.
+# up to the characters' height and the gap's width (reader round 11 on;
+# `gen.py --eu-emblems`). Off, round 10's data are drawn exactly as they were.
 EU_EMBLEMS = False
 
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # UK: no I or Q in most places
