@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench pipeline` renders one 1080p, 25 fps traffic clip per
 //! camera (4 by default; ANPRD_BENCH_CAMERAS, ANPRD_BENCH_SECONDS; each
-//! camera's queue_frames from ANPRD_BENCH_QUEUE, else the default), runs the
+//! camera's queue_frames from ANPRD_BENCH_QUEUE, else the default; the
+//! recognition workers from ANPRD_BENCH_WORKERS, else one per core), runs the
 //! whole pipeline on them in real time — capture, gate, recognition, grouping,
 //! spool — and reports CPU, frames analysed and skipped, frames dropped for
 //! overload, peak RSS, and how many vehicles were read exactly once. The same
@@ -64,12 +65,13 @@ fn main() {
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
     println!(
-        "pipeline bench: {} camera(s), {}x{} at 25 fps, {} s of traffic each, {} core(s), {} engine",
+        "pipeline bench: {} camera(s), {}x{} at 25 fps, {} s of traffic each, {} core(s), workers: {}, {} engine",
         setup.cameras,
         setup.width,
         setup.height,
         setup.seconds,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
+        std::env::var("ANPRD_BENCH_WORKERS").unwrap_or_else(|_| "one per core".into()),
         engine()
     );
     let started = Instant::now();
@@ -206,6 +208,9 @@ fn run(
         engine(),
         matches!(looks, Looks::Moving)
     );
+    if let Ok(workers) = std::env::var("ANPRD_BENCH_WORKERS") {
+        text += &format!("workers = {workers}\n");
+    }
     for (i, (clip, _)) in clips.iter().enumerate() {
         text += &format!(
             "[[camera]]\nid = \"cam-{i}\"\nsource = \"file://{}\"\nmotion_gating = {motion_gating}\n{}",

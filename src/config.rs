@@ -73,6 +73,8 @@ pub struct RecogniseConfig {
     #[serde(default = "default_min_confidence")]
     pub min_confidence: f32,
     /// Recognition threads shared by all cameras; default: one per core.
+    /// Several may analyse one camera's frames at once, so a one-camera site
+    /// uses every core too.
     #[serde(default)]
     pub workers: Option<usize>,
     /// With motion gating, the detector looks only where something moved
@@ -264,12 +266,12 @@ pub struct CameraConfig {
     /// Free text for people on site. Stays on the box: never published or logged.
     #[serde(default)]
     pub label: Option<String>,
-    /// Frames waiting for recognition before the oldest is dropped. A
-    /// camera's frames are analysed one at a time, in order, so a run of
+    /// Frames waiting for recognition before the oldest is dropped. A run of
     /// frames with several plates (close-ups, rereadings) can take longer
-    /// than the frames come; the queue is the slack for it. 8 frames (320 ms
-    /// at 25 fps) dropped none in the pipeline bench where 4 dropped 0–11 per
-    /// 3,000, at the same peak RSS (most frames wait in no queue).
+    /// than the frames come, while the other cores are busy with other
+    /// cameras; the queue is the slack for it. 8 frames (320 ms at 25 fps)
+    /// dropped none in the pipeline bench where 4 dropped 0–11 per 3,000, at
+    /// the same peak RSS (most frames wait in no queue).
     #[serde(default = "default_queue_frames")]
     pub queue_frames: usize,
     /// Region of interest: a polygon `[[x, y], …]` in frame pixels. Plates

@@ -3,7 +3,8 @@
 //! allowed to block capture.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anprd::capture::Frame;
@@ -82,17 +83,88 @@ fn a_busy_camera_cannot_starve_a_quiet_one_and_overload_drops_are_counted() {
 }
 
 /// One camera delivering `frames` small test frames as fast as they are
-/// taken (not live), every one queued and analysed, one worker.
+/// taken (not live), every one queued and analysed, by one worker.
 fn one_camera(dir: &Path, id: &str, frames: u32, queue_frames: u32) -> Config {
+    one_camera_with(dir, id, frames, queue_frames, 1)
+}
+
+fn one_camera_with(dir: &Path, id: &str, frames: u32, queue_frames: u32, workers: u32) -> Config {
     let text = format!(
         "[gateway]\nid = \"gw-s\"\n\
          [[camera]]\nid = \"{id}\"\nqueue_frames = {queue_frames}\nmotion_gating = false\n\
          source = \"gst:videotestsrc num-buffers={frames} ! video/x-raw,width=64,height=48 ! appsink name=sink\"\n\
-         [recognise]\nworkers = 1\n\
+         [recognise]\nworkers = {workers}\n\
          [mqtt]\nurl = \"mqtt://127.0.0.1:1\"\nallow_insecure = true\n[spool]\npath = \"{}\"\n",
         dir.join("spool").display()
     );
     Config::parse(&text, Path::new("s.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Takes time and sees one plate standing still in every frame; counts how
+/// many of its copies are at work at once. Lives in tests/ only.
+struct Counted {
+    busy: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl Recogniser for Counted {
+    fn recognise(&mut self, _frame: &Frame) -> Vec<PlateCandidate> {
+        let now = self.busy.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(15));
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+        let plate_box = [8, 20, 40, 10];
+        vec![PlateCandidate {
+            text: "AB12CDE".into(),
+            confidence: 0.9,
+            char_confidence: vec![0.9; 7],
+            char_at: Vec::new(),
+            plate_box,
+            corners: anprd::recognise::box_corners(plate_box),
+            format: None,
+        }]
+    }
+}
+
+#[test]
+fn every_worker_analyses_one_cameras_frames_and_its_pass_is_still_one_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // 60 frames queued at once, two workers, one camera.
+    let config = one_camera_with(dir.path(), "cam-w", 60, 100, 2);
+    let (busy, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let seen = most.clone();
+    let engines = move || -> anyhow::Result<Box<dyn Recogniser>> {
+        Ok(Box::new(Counted {
+            busy: busy.clone(),
+            most: seen.clone(),
+        }))
+    };
+    let pipeline = Pipeline::start(&config, &engines).unwrap();
+    let cam = pipeline.stats.camera("cam-w").unwrap();
+    let spool = pipeline.spool.clone();
+    while !cam.ended.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pipeline.stop();
+    assert_eq!(
+        cam.analysed.load(Ordering::Relaxed),
+        60,
+        "every frame analysed"
+    );
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        2,
+        "both workers analysed the one camera's frames at once"
+    );
+    let keys = spool.keys();
+    assert_eq!(keys.len(), 1, "the plate seen in every frame is one read");
+    let entry = spool.get(keys[0]).unwrap().unwrap();
+    let payload: serde_json::Value = serde_json::from_slice(&entry.payload).unwrap();
+    assert_eq!(payload["vrm"], "AB12CDE");
+    assert_eq!(
+        payload["frames"], 60,
+        "every frame's sighting is in the read"
+    );
 }
 
 /// Panics on every tenth frame it is given. Lives in tests/ only.
