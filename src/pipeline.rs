@@ -615,8 +615,8 @@ impl Worker {
     ) -> Vec<PlateCandidate> {
         // Plates worth finding are where something moved, or where an open
         // track last saw one: the engine may look there alone. (A frame
-        // still in analysis on another worker may move a track a little
-        // after this; the region is only where to look first.)
+        // still in analysis on another worker may move a track after this
+        // is read; a plate that moved lies inside the moving region anyway.)
         let region = moving
             .filter(|_| self.look_where_moving)
             .map(|moving| lane.back().grouper.open_boxes().fold(moving, union));
