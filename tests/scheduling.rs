@@ -49,11 +49,21 @@ fn a_busy_camera_cannot_starve_a_quiet_one_and_overload_drops_are_counted() {
     let engines =
         || -> anyhow::Result<Box<dyn Recogniser>> { Ok(Box::new(Slow(Duration::from_millis(15)))) };
     let pipeline = Pipeline::start(&config, &engines).unwrap();
-    std::thread::sleep(Duration::from_secs(4));
     let (busy, quiet) = (
         pipeline.stats.camera("busy").unwrap(),
         pipeline.stats.camera("quiet").unwrap(),
     );
+    // The four seconds count from when both cameras deliver: on a fresh
+    // machine GStreamer's first registry scan can take seconds of its own.
+    let starting = std::time::Instant::now();
+    while busy.frames.load(Ordering::Relaxed) == 0 || quiet.frames.load(Ordering::Relaxed) == 0 {
+        assert!(
+            starting.elapsed() < Duration::from_secs(60),
+            "both cameras deliver within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_secs(4));
     pipeline.stop();
 
     let get = |c: &anprd::health::CameraStats| {
