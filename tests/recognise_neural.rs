@@ -590,6 +590,12 @@ fn a_look_where_something_moved_finds_what_a_whole_look_finds_there() {
             let iou = box_iou(a.plate_box, b.plate_box);
             assert!(iou > 0.6, "seed {seed}: boxes {a:?} and {b:?} differ");
         }
+        // Around a vehicle near the camera, whose motion covers a region
+        // about as tall as it is wide: a squarer part holds it.
+        let tall = [(cx - 400.0) as u32, (cy - 450.0) as u32, 800, 800];
+        let tall_look = engine.recognise_in(&f, tall);
+        check(&f, &tall_look);
+        assert_eq!(texts(&tall_look), texts(&whole), "seed {seed}, tall region");
         compared += whole.len();
         // A region across the frame from it: the plate is not looked at.
         let far = engine.recognise_in(&f, [1500, 100, 300, 300]);

@@ -138,12 +138,18 @@ const ZOOM_GAIN: f64 = 2.0;
 /// any it learnt (see [`NeuralRecogniser::whole_picture_look`]).
 const FILLS: f32 = 0.25;
 
-/// Detector inputs for a look at part of a frame, smallest first: a
-/// quarter and about half of the whole-frame input's pixels. Where only part
-/// of the frame moved ([`Recogniser::recognise_in`]), the detector looks at
-/// that part alone, at the whole-frame look's scale, through the smallest
-/// input it fits (see [`NeuralRecogniser::detect_in`]).
-pub(crate) const REGION_INPUTS: [(usize, usize); 2] = [(320, 192), (448, 256)];
+/// Detector inputs for a look at part of a frame, smallest first: from a
+/// quarter to about two thirds of the whole-frame input's pixels. Where only
+/// part of the frame moved ([`Recogniser::recognise_in`]), the detector looks
+/// at that part alone, at the whole-frame look's scale, through the smallest
+/// input it fits (see [`NeuralRecogniser::detect_in`]). A vehicle near the
+/// camera moves over a region about as tall as it is wide, most of a 1080p
+/// frame's height: the squarer sizes are for those (on the pipeline bench's
+/// clips, seven looks in ten fitted neither of the first and third sizes).
+/// Every size is a whole number of the detector's coarsest stride (32), and
+/// none reaches a 720p or 1080p frame's height at the whole-frame scale.
+pub(crate) const REGION_INPUTS: [(usize, usize); 5] =
+    [(320, 192), (320, 320), (448, 256), (384, 320), (448, 352)];
 /// Context kept around a region, in detector input pixels on each side: a
 /// plate at the region's edge is still seen whole, with its surroundings.
 const REGION_MARGIN: f64 = 16.0;
@@ -165,11 +171,10 @@ const TILE_MIN_GAIN: f64 = 1.5;
 /// cut by one tile's edge lies whole in the next.
 const TILE_OVERLAP: f64 = 0.25;
 
-/// The detector's input (width, height) and output map size.
+/// The detector's input (width, height) for a whole frame; its output maps
+/// are a quarter of its input's size either way.
 pub(crate) const DET_W: usize = 640;
 pub(crate) const DET_H: usize = 384;
-pub(crate) const MAP_W: usize = DET_W / 4;
-pub(crate) const MAP_H: usize = DET_H / 4;
 /// The reader's input strip, its output columns and classes (blank + 36).
 pub(crate) const READ_W: usize = 128;
 pub(crate) const READ_H: usize = 32;
@@ -655,7 +660,7 @@ impl NeuralRecogniser {
                 && x1 - x0 + slack <= part_w
                 && y1 - y0 + slack <= part_h
         });
-        let Some(i) = fits else {
+        let Some((i, plan)) = fits.and_then(|i| Some((i, self.models.region(i)?.clone()))) else {
             return self.detect(img, threshold);
         };
         let (in_w, in_h) = REGION_INPUTS[i];
@@ -677,7 +682,7 @@ impl NeuralRecogniser {
         };
         let (letterbox, input) = &mut self.region_boxes[i];
         let (peaks, part_scale) = look(
-            &self.models.regions[i],
+            &plan,
             input,
             letterbox,
             part.copy(img, &mut self.region_crop),
@@ -1103,6 +1108,22 @@ mod tests {
         // A weak peak with corners 12,800 px out: no 150,000-px-wide crop.
         assert!(close_up_crop([-38_000.0, -9_000.0, 39_000.0, 10_000.0], 1920, None).is_none());
         assert!(close_up_crop([f32::NAN, 0.0, 10.0, 10.0], 1920, None).is_none());
+    }
+
+    #[test]
+    fn part_inputs_are_whole_strides_smallest_first_and_shorter_than_a_frame() {
+        let area = |&(w, h): &(usize, usize)| w * h;
+        assert!(REGION_INPUTS.windows(2).all(|p| area(&p[0]) < area(&p[1])));
+        for (w, h) in REGION_INPUTS {
+            assert!(w % 32 == 0 && h % 32 == 0, "{w}×{h}");
+            assert!(
+                w * h < DET_W * DET_H,
+                "{w}×{h}: no smaller than a whole look"
+            );
+            // Parts are at the whole-frame scale, where a 1080p frame (a
+            // third) and a 720p one (half) are both 360 pixels tall.
+            assert!(h < 360, "{w}×{h}: as tall as a frame");
+        }
     }
 
     #[test]

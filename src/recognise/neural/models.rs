@@ -2,7 +2,7 @@
 //! for this machine, once per process.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -10,8 +10,7 @@ use tract_onnx::prelude::*;
 
 use super::decode::MAP_CHANNELS;
 use super::{
-    DET_H, DET_W, MAP_H, MAP_W, READ_CLASSES, READ_COLUMNS, READ_H, READ_W, REGION_INPUTS, ZOOM_H,
-    ZOOM_W,
+    DET_H, DET_W, READ_CLASSES, READ_COLUMNS, READ_H, READ_W, REGION_INPUTS, ZOOM_H, ZOOM_W,
 };
 
 /// File names in a model directory.
@@ -39,8 +38,13 @@ pub struct NeuralModels {
     pub(super) detector: Plan,
     /// The same detector for a close-up around one plate (ZOOM_W×ZOOM_H).
     pub(super) zoom: Plan,
-    /// And for a look at part of a frame, one per size of REGION_INPUTS.
-    pub(super) regions: Vec<Plan>,
+    /// And for a look at part of a frame, one per size of REGION_INPUTS,
+    /// each built the first time a look needs it (see [`Self::region`]);
+    /// `None` if that failed.
+    regions: Vec<OnceLock<Option<Plan>>>,
+    /// The detector file, for those builds.
+    det_bytes: Vec<u8>,
+    det_path: PathBuf,
     pub(super) reader: Plan,
     /// The reader for a batch of exactly one plate.
     pub(super) reader_one: Plan,
@@ -65,57 +69,51 @@ impl NeuralModels {
     /// status. Errors name the file at fault.
     pub fn load(dir: &Path) -> Result<Arc<NeuralModels>> {
         let t = Instant::now();
-        let (detector, det_bytes) = load_plan(&dir.join(DETECTOR_FILE), |_| {
-            Ok(f32::fact([1, 1, DET_H, DET_W]).into())
-        })?;
-        check_output(
-            &detector,
-            &dir.join(DETECTOR_FILE),
-            &[1, MAP_CHANNELS, MAP_H, MAP_W],
-        )?;
-        // The detector is fully convolutional: more plans, at the close-up
-        // size and at the sizes of a look at part of a frame.
-        let detector_at = |(w, h): (usize, usize)| -> Result<Plan> {
-            let path = dir.join(DETECTOR_FILE);
-            let plan = plan_from(&det_bytes, &path, |_| Ok(f32::fact([1, 1, h, w]).into()))?;
-            check_output(&plan, &path, &[1, MAP_CHANNELS, h / 4, w / 4])?;
-            Ok(plan)
+        let det_path = dir.join(DETECTOR_FILE);
+        let det_bytes = std::fs::read(&det_path)
+            .with_context(|| format!("cannot read the model {}", det_path.display()))?;
+        // The detector is fully convolutional: one plan for the whole-frame
+        // look and one for a close-up, built here, and one for each size of
+        // a look at part of a frame, built when first needed (see
+        // `region`). Optimising one takes about 30 ms here, so the two are
+        // built on threads of their own while this one loads the reader:
+        // loading is what a start waits for.
+        let detector_at = |size| detector_plan(&det_bytes, &det_path, size);
+        let (sized, reader) = std::thread::scope(|s| {
+            let builds: Vec<_> = [(DET_W, DET_H), (ZOOM_W, ZOOM_H)]
+                .into_iter()
+                .map(|size| {
+                    let detector_at = &detector_at;
+                    std::thread::Builder::new()
+                        .name("anprd-load".into())
+                        .spawn_scoped(s, move || detector_at(size))
+                })
+                .collect();
+            let reader = load_reader(dir);
+            let sized = builds
+                .into_iter()
+                .map(|build| {
+                    let handle = build.context("cannot start a thread to optimise the detector")?;
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| bail!("{}: optimising it panicked", det_path.display()))
+                })
+                .collect::<Result<Vec<Plan>>>();
+            (sized, reader)
+        });
+        let mut sized = sized?.into_iter();
+        let (Some(detector), Some(zoom)) = (sized.next(), sized.next()) else {
+            bail!("the whole-frame and close-up plans are built first");
         };
-        let zoom = detector_at((ZOOM_W, ZOOM_H))?;
-        let regions = REGION_INPUTS
-            .iter()
-            .map(|&size| detector_at(size))
-            .collect::<Result<Vec<Plan>>>()?;
-        let (reader, read_bytes) = load_plan(&dir.join(READER_FILE), |model| {
-            let n = model.sym("N").to_dim();
-            Ok(f32::fact(&[n, 1.to_dim(), READ_H.to_dim(), READ_W.to_dim()]).into())
-        })?;
-        // The reader's batch size is symbolic: check it on one strip.
-        let probs = reader
-            .run(tvec![Tensor::zero::<f32>(&[1, 1, READ_H, READ_W])?.into()])
-            .with_context(|| format!("{}: does not run", dir.join(READER_FILE).display()))?;
-        let shape = probs
-            .first()
-            .map(|p| p.shape().to_vec())
-            .unwrap_or_default();
-        if shape != [1, READ_COLUMNS, READ_CLASSES] {
-            bail!(
-                "{}: output is {shape:?} for one plate, not [1, {READ_COLUMNS}, {READ_CLASSES}]; \
-                 is it a reader model (training/nets.py)?",
-                dir.join(READER_FILE).display()
-            );
-        }
-        // Most frames have one plate to read: a plan for exactly one lets
-        // tract fix every shape in advance.
-        let reader_one = plan_from(&read_bytes, &dir.join(READER_FILE), |_| {
-            Ok(f32::fact([1, 1, READ_H, READ_W]).into())
-        })?;
+        let (reader, reader_one, read_bytes) = reader?;
         let version = format!("nn-{:012x}", fnv1a(&[&det_bytes, &read_bytes]) >> 16);
         crate::status::set_model_version(&version);
         let models = NeuralModels {
             detector,
             zoom,
-            regions,
+            regions: REGION_INPUTS.iter().map(|_| OnceLock::new()).collect(),
+            det_bytes,
+            det_path,
             reader,
             reader_one,
             version,
@@ -123,6 +121,32 @@ impl NeuralModels {
             load_time: t.elapsed(),
         };
         Ok(Arc::new(models))
+    }
+
+    /// The detector's plan for a look at part of a frame through
+    /// `REGION_INPUTS[i]`, built on first use: most runs (stills, the CLI,
+    /// cameras without motion gating) never need one, and building them all
+    /// would double the load time. A worker that asks while another builds
+    /// it waits for that build. `None`, after one warning, if it cannot be
+    /// built: the caller then looks at the whole frame.
+    pub(super) fn region(&self, i: usize) -> Option<&Plan> {
+        let size = *REGION_INPUTS.get(i)?;
+        self.regions[i]
+            .get_or_init(
+                || match detector_plan(&self.det_bytes, &self.det_path, size) {
+                    Ok(plan) => Some(plan),
+                    Err(e) => {
+                        log::warn!(
+                            "the detector at {}×{} for looks at part of a frame: {e:#}; \
+                         looking at whole frames instead",
+                            size.0,
+                            size.1
+                        );
+                        None
+                    }
+                },
+            )
+            .as_ref()
     }
 
     /// `nn-` and 12 hex digits of a hash over both files.
@@ -139,6 +163,45 @@ impl NeuralModels {
     pub fn load_time(&self) -> Duration {
         self.load_time
     }
+}
+
+/// The detector in `bytes` (read from `path`) optimised for a `w`×`h`
+/// input, its output checked.
+fn detector_plan(bytes: &[u8], path: &Path, (w, h): (usize, usize)) -> Result<Plan> {
+    let plan = plan_from(bytes, path, |_| Ok(f32::fact([1, 1, h, w]).into()))?;
+    check_output(&plan, path, &[1, MAP_CHANNELS, h / 4, w / 4])?;
+    Ok(plan)
+}
+
+/// The reader in `dir`: a plan for any batch, checked on one strip, a plan
+/// for a batch of exactly one, and the file's bytes.
+fn load_reader(dir: &Path) -> Result<(Plan, Plan, Vec<u8>)> {
+    let path = dir.join(READER_FILE);
+    let (reader, read_bytes) = load_plan(&path, |model| {
+        let n = model.sym("N").to_dim();
+        Ok(f32::fact(&[n, 1.to_dim(), READ_H.to_dim(), READ_W.to_dim()]).into())
+    })?;
+    // The reader's batch size is symbolic: check it on one strip.
+    let probs = reader
+        .run(tvec![Tensor::zero::<f32>(&[1, 1, READ_H, READ_W])?.into()])
+        .with_context(|| format!("{}: does not run", path.display()))?;
+    let shape = probs
+        .first()
+        .map(|p| p.shape().to_vec())
+        .unwrap_or_default();
+    if shape != [1, READ_COLUMNS, READ_CLASSES] {
+        bail!(
+            "{}: output is {shape:?} for one plate, not [1, {READ_COLUMNS}, {READ_CLASSES}]; \
+             is it a reader model (training/nets.py)?",
+            path.display()
+        );
+    }
+    // Most frames have one plate to read: a plan for exactly one lets
+    // tract fix every shape in advance.
+    let reader_one = plan_from(&read_bytes, &path, |_| {
+        Ok(f32::fact([1, 1, READ_H, READ_W]).into())
+    })?;
+    Ok((reader, reader_one, read_bytes))
 }
 
 /// Reads, parses and optimises one model; also returns the file's bytes.
@@ -209,5 +272,23 @@ mod tests {
         assert_eq!(fnv1a(&[b""]), 0xcbf29ce484222325);
         assert_eq!(fnv1a(&[b"a"]), 0xaf63dc4c8601ec8c);
         assert_eq!(fnv1a(&[b"foo"]), fnv1a(&[b"f", b"oo"]));
+    }
+
+    #[test]
+    fn a_part_look_plan_is_built_once_when_first_asked_for_and_fits_its_size() {
+        let models = NeuralModels::load(&default_models_dir()).unwrap();
+        assert!(
+            models.regions.iter().all(|r| r.get().is_none()),
+            "none built by loading"
+        );
+        for (i, &(w, h)) in REGION_INPUTS.iter().enumerate() {
+            let plan = models.region(i).expect("built").clone();
+            assert!(Arc::ptr_eq(&plan, models.region(i).unwrap()), "built once");
+            let out = plan
+                .run(tvec![Tensor::zero::<f32>(&[1, 1, h, w]).unwrap().into()])
+                .unwrap();
+            assert_eq!(out[0].shape(), [1, MAP_CHANNELS, h / 4, w / 4]);
+        }
+        assert!(models.region(REGION_INPUTS.len()).is_none());
     }
 }
