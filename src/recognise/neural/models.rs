@@ -79,32 +79,23 @@ impl NeuralModels {
         // built on threads of their own while this one loads the reader:
         // loading is what a start waits for.
         let detector_at = |size| detector_plan(&det_bytes, &det_path, size);
-        let (sized, reader) = std::thread::scope(|s| {
-            let builds: Vec<_> = [(DET_W, DET_H), (ZOOM_W, ZOOM_H)]
-                .into_iter()
-                .map(|size| {
-                    let detector_at = &detector_at;
-                    std::thread::Builder::new()
-                        .name("anprd-load".into())
-                        .spawn_scoped(s, move || detector_at(size))
-                })
-                .collect();
+        let (detector, zoom, reader) = std::thread::scope(|s| {
+            let build = |size| {
+                std::thread::Builder::new()
+                    .name("anprd-load".into())
+                    .spawn_scoped(s, move || detector_at(size))
+            };
+            let (detector, zoom) = (build((DET_W, DET_H)), build((ZOOM_W, ZOOM_H)));
             let reader = load_reader(dir);
-            let sized = builds
-                .into_iter()
-                .map(|build| {
-                    let handle = build.context("cannot start a thread to optimise the detector")?;
-                    handle
-                        .join()
-                        .unwrap_or_else(|_| bail!("{}: optimising it panicked", det_path.display()))
-                })
-                .collect::<Result<Vec<Plan>>>();
-            (sized, reader)
+            let joined = |built: std::io::Result<std::thread::ScopedJoinHandle<'_, _>>| {
+                let handle = built.context("cannot start a thread to optimise the detector")?;
+                handle
+                    .join()
+                    .unwrap_or_else(|_| bail!("{}: optimising it panicked", det_path.display()))
+            };
+            (joined(detector), joined(zoom), reader)
         });
-        let mut sized = sized?.into_iter();
-        let (Some(detector), Some(zoom)) = (sized.next(), sized.next()) else {
-            bail!("the whole-frame and close-up plans are built first");
-        };
+        let (detector, zoom) = (detector?, zoom?);
         let (reader, reader_one, read_bytes) = reader?;
         let version = format!("nn-{:012x}", fnv1a(&[&det_bytes, &read_bytes]) >> 16);
         crate::status::set_model_version(&version);
@@ -125,8 +116,8 @@ impl NeuralModels {
 
     /// The detector's plan for a look at part of a frame through
     /// `REGION_INPUTS[i]`, built on first use: most runs (stills, the CLI,
-    /// cameras without motion gating) never need one, and building them all
-    /// would double the load time. A worker that asks while another builds
+    /// cameras without motion gating) never need one, and each would add
+    /// about 30 ms to loading. A worker that asks while another builds
     /// it waits for that build. `None`, after one warning, if it cannot be
     /// built: the caller then looks at the whole frame.
     pub(super) fn region(&self, i: usize) -> Option<&Plan> {
