@@ -27,7 +27,10 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 import nets
 
-FONT_DIRS = "/usr/share/fonts/truetype"
+# Where the Debian font and picture packages put their files; the two
+# variables point elsewhere where they cannot be installed (a GPU machine
+# with no package registry gets copies of the same files).
+FONT_DIRS = os.environ.get("ANPRD_FONT_DIR", "/usr/share/fonts/truetype")
 FONTS = [
     ("opendin/OSP-DIN.ttf", 1.00),
     ("dejavu/DejaVuSansCondensed-Bold.ttf", 1.0),
@@ -52,7 +55,7 @@ FONTS = [
     ("../opentype/cantarell/Cantarell-Bold.otf", 0.4),
     ("firacode/FiraCode-Bold.ttf", 0.3),
 ]
-BACKGROUNDS = "/usr/share/doc/opencv-doc/examples/data"
+BACKGROUNDS = os.environ.get("ANPRD_BACKGROUNDS", "/usr/share/doc/opencv-doc/examples/data")
 
 # European plates with hyphens, dots, seals and emblems between their groups
 # (reader round 10 on; `gen.py --eu-separators`). Off, earlier rounds' data

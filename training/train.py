@@ -36,8 +36,8 @@ def reader_batches(x, y, idx, bs, rng, geometry=False):
             k = torch.empty(len(b), 1, 1, 1).uniform_(0.6, 1.3)
             m = torch.empty(len(b), 1, 1, 1).uniform_(-0.15, 0.15)
             img = ((img - 0.5) * k + 0.5 + m).clamp_(0, 1)
-            if geometry:
-                img = corner_error(img, rng)
+            if geometry:  # on the training device: on a GPU the CPU would be the bottleneck
+                img = corner_error(img.to(DEV), rng)
             yield img, [y[j] for j in b], b
 
 
@@ -56,6 +56,7 @@ def corner_error(img, rng, p=0.5):
     theta[:, 1, 1] = u(0.8, 1.25)    # height seen
     theta[:, 1, 2] = u(-0.15, 0.15)  # up or down, share of half the height
     theta[~pick] = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+    theta = theta.to(img.device)
     grid = F.affine_grid(theta, list(img.shape), align_corners=False)
     return F.grid_sample(img, grid, padding_mode="border", align_corners=False)
 
@@ -144,7 +145,7 @@ def freeze_batch_norms(model):
 
 
 def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3, geometry=False,
-                 freeze_bn=False, rust_weight=4, distill=0.0):
+                 freeze_bn=False, rust_weight=4, distill=0.0, bs=96):
     x = np.load(os.path.join(data, "reader.npy"))
     y = open(os.path.join(data, "reader.txt")).read().split("\n")[: len(x)]
     n = len(x)
@@ -174,7 +175,7 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
             p.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), peak_lr, weight_decay=1e-4)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
-    t0, step, bs = time.time(), 0, 96
+    t0, step = time.time(), 0
     budget = minutes * 60
     for img, labels, idx in reader_batches(x, y, tr, bs, rng, geometry):
         lr = schedule(opt, step, steps, t0, budget, peak_lr)
@@ -434,13 +435,14 @@ def main():
                     help="reader: how many times as often a crop of anprd's own renderer (reader_rs) is drawn")
     ap.add_argument("--distill", type=float, default=0.0,
                     help="reader: weight of a per-column KL to the --init network on crops not from anprd's renderer")
+    ap.add_argument("--batch", type=int, default=96, help="reader: crops per step")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     extra = {"peak_lr": a.lr} if a.lr else {}
     if a.which == "reader":
         train_reader(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, geometry=a.corner_error,
-                     freeze_bn=a.freeze_bn, rust_weight=a.rust_weight, distill=a.distill, **extra)
+                     freeze_bn=a.freeze_bn, rust_weight=a.rust_weight, distill=a.distill, bs=a.batch, **extra)
     else:
         train_detector(a.data, a.checkpoint, a.minutes, a.seed, a.steps, a.init, also=a.also,
                        edge_weight=a.edge_weight, freeze_bn=a.freeze_bn, **extra)
