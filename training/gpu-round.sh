@@ -1,6 +1,9 @@
 #!/bin/sh
-# Reader round 12 (models/README.md): several readers trained side by side on
-# one borrowed GPU machine, from one set of fresh crops drawn on its cores.
+# A reader round for a borrowed GPU machine: several readers trained side by
+# side on one GPU, from one set of fresh crops drawn on the machine's cores.
+# Prepared on 2026-12-06 and run end to end here on the CPU with tiny budgets
+# (BLOCK=300, 1 s, 0.1 min); the machine was not lent that day, so no reader
+# from it has been measured or committed yet.
 #
 #   training/gpu-round.sh ASSETS OUT GEN_SECONDS TRAIN_MINUTES
 #
