@@ -34,6 +34,7 @@ use crate::capture::Frame;
 
 mod decode;
 mod deskew;
+mod gap;
 mod letterbox;
 mod models;
 mod warp;
@@ -202,7 +203,8 @@ pub struct NeuralRecogniser {
     close_ups: bool,
     /// Whether weak peaks get a close-up (see [`SECOND_LOOK`]).
     second_looks: bool,
-    /// Scratch for measuring each plate's turn (see [`deskew`]).
+    /// Scratch for measuring each plate's turn (see [`deskew`]) and where
+    /// a two-line plate's lines part (see [`gap`]).
     skew_grid: Vec<f32>,
     deskew: bool,
     /// Whether plates whose layout is in doubt are read both ways (see
@@ -347,28 +349,47 @@ impl NeuralRecogniser {
         let Some((first, others)) = variants.split_first() else {
             return Ok(Vec::new());
         };
-        // A plate whose layout is in doubt is also read the other way, as
-        // plate `n + i`; the layout read more surely is kept for the rest.
+        // A plate may also be read from other quads, the `k`th of them as
+        // plate `n + k`: laid out the other way when its layout is in doubt,
+        // and as a two-line plate split between its lines where the pixels
+        // show the gap rather than at its quad's middle (see [`gap`]). The
+        // quad read most surely is kept for the rest.
         let n = peaks.len();
         let mut peaks = peaks.to_vec();
-        let relaid: Vec<usize> = (0..n)
-            .filter(|&i| self.layout_check && layout_in_doubt(&peaks[i]))
-            .collect();
+        let mut alternatives: Vec<(usize, Peak)> = Vec::new();
+        for (i, peak) in peaks.iter().enumerate() {
+            let relaid = (self.layout_check && layout_in_doubt(peak)).then(|| relaid_peak(peak));
+            alternatives.extend(relaid.iter().map(|r| (i, r.clone())));
+            for way in std::iter::once(peak).chain(&relaid) {
+                if way.two_line > TWO_LINE
+                    && let Some(centred) = gap::centred_on_gap(img, way, &mut self.skew_grid)
+                    && centred != *way
+                {
+                    alternatives.push((i, centred));
+                }
+            }
+        }
         let mut readings = self.read_batch(
             img,
             (0..n).map(|i| (i, varied(&peaks[i], *first))).chain(
-                relaid
+                alternatives
                     .iter()
-                    .map(|&i| (n + i, varied(&relaid_peak(&peaks[i]), *first))),
+                    .enumerate()
+                    .map(|(k, (_, peak))| (n + k, varied(peak, *first))),
             ),
         )?;
-        for &i in &relaid {
-            if surest_of(&readings, n + i) > surest_of(&readings, i) {
-                peaks[i] = relaid_peak(&peaks[i]);
+        let mut best: Vec<f32> = (0..n).map(|i| surest_of(&readings, i)).collect();
+        for (k, (i, peak)) in alternatives.iter().enumerate() {
+            let sureness = surest_of(&readings, n + k);
+            if sureness > best[*i] {
+                best[*i] = sureness;
+                peaks[*i] = peak.clone();
             }
         }
         for (owner, _) in &mut readings {
-            *owner %= n;
+            if let Some((plate, _)) = owner.checked_sub(n).and_then(|k| alternatives.get(k)) {
+                *owner = *plate;
+            }
         }
         let unsure = unsure(&readings, peaks.len(), self.sure_enough);
         if !unsure.is_empty() && !others.is_empty() {
