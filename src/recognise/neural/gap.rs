@@ -132,29 +132,23 @@ mod tests {
     }
 
     #[test]
-    fn a_quad_too_low_moves_up_onto_the_gap() {
+    fn a_quad_too_low_moves_up_onto_the_gap_and_a_centred_one_stays() {
         let (w, h) = (120, 120);
         let data = plate(w, h, 20, 100, 60);
         let img = Luma { data: &data, w, h };
-        // The quad spans rows 32..112: its middle (72) 12 rows below the gap.
-        let quad = [[8.0, 32.0], [112.0, 32.0], [112.0, 112.0], [8.0, 112.0]];
-        let moved = centred(img, quad);
-        let middle = (moved[0][1] + moved[3][1]) / 2.0;
-        assert!((middle - 60.0).abs() <= 2.5, "middle at {middle}");
-        // Along its height only, keeping its size.
-        assert_eq!(moved[0][0], 8.0);
-        assert!((moved[3][1] - moved[0][1] - 80.0).abs() < 1e-3);
-    }
-
-    #[test]
-    fn a_centred_quad_stays_where_it_is() {
-        let (w, h) = (120, 120);
-        let data = plate(w, h, 20, 100, 60);
-        let img = Luma { data: &data, w, h };
-        let quad = [[8.0, 20.0], [112.0, 20.0], [112.0, 100.0], [8.0, 100.0]];
-        let moved = centred(img, quad);
-        let middle = (moved[0][1] + moved[3][1]) / 2.0;
-        assert!((middle - 60.0).abs() <= 2.5, "middle at {middle}");
+        // Rows 32..112, its middle (72) 12 rows below the gap; and 20..100.
+        for (top, bottom) in [(32.0, 112.0), (20.0, 100.0)] {
+            let quad = [[8.0, top], [112.0, top], [112.0, bottom], [8.0, bottom]];
+            let moved = centred(img, quad);
+            let middle = (moved[0][1] + moved[3][1]) / 2.0;
+            assert!(
+                (middle - 60.0).abs() <= 2.5,
+                "{top}..{bottom}: middle at {middle}"
+            );
+            // Along its height only, keeping its size.
+            assert_eq!(moved[0][0], 8.0);
+            assert!((moved[3][1] - moved[0][1] - 80.0).abs() < 1e-3);
+        }
     }
 
     #[test]
