@@ -35,7 +35,7 @@ const CLEAR: f32 = 0.8;
 /// on the gap between a two-line plate's lines; `None` when no clear gap is
 /// found. `grid` is scratch space kept between calls.
 pub(crate) fn centred_on_gap(img: Luma, peak: &Peak, grid: &mut Vec<f32>) -> Option<Peak> {
-    let gap = gap(img, &peak.corners, grid)?;
+    let gap = gap(img, peak, grid)?;
     Some(Peak {
         corners: peak.shifted(gap - 0.5),
         ..peak.clone()
@@ -44,21 +44,9 @@ pub(crate) fn centred_on_gap(img: Luma, peak: &Peak, grid: &mut Vec<f32>) -> Opt
 
 /// Where the gap between the lines lies, as a share of the quad's height
 /// from its top edge.
-fn gap(img: Luma, corners: &[[f32; 2]; 4], grid: &mut Vec<f32>) -> Option<f32> {
-    let [tl, tr, br, bl] = *corners;
+fn gap(img: Luma, peak: &Peak, grid: &mut Vec<f32>) -> Option<f32> {
     // The quad grown by MARGIN of its height above and below.
-    let out = |top: [f32; 2], bottom: [f32; 2], t: f32| {
-        [
-            top[0] + (bottom[0] - top[0]) * t,
-            top[1] + (bottom[1] - top[1]) * t,
-        ]
-    };
-    let grown = [
-        out(tl, bl, -MARGIN),
-        out(tr, br, -MARGIN),
-        out(tr, br, 1.0 + MARGIN),
-        out(tl, bl, 1.0 + MARGIN),
-    ];
+    let grown = peak.widened(0.0, 2.0 * MARGIN);
     grid.clear();
     grid.resize(GRID_W * GRID_H, 0.0);
     if !warp(img, &grown, grid, GRID_W, 0, GRID_W, GRID_H) {
