@@ -49,10 +49,13 @@ def main():
                     help="European plates with hyphens, dots, seals and emblems between groups (round 10 on)")
     ap.add_argument("--eu-emblems", action="store_true",
                     help="with --eu-separators: more emblems, as tall as the characters (round 11 on)")
+    ap.add_argument("--glyph-warp", action="store_true",
+                    help="each glyph bolder or thinner, slanted and bent a little (round 12 on)")
     a = ap.parse_args()
     # Set before the worker pool forks, so every worker draws the same way.
     synth.EU_SEPARATORS = a.eu_separators
     synth.EU_EMBLEMS = a.eu_emblems
+    synth.GLYPH_WARP = a.glyph_warp
     os.makedirs(a.out, exist_ok=True)
     with mp.Pool(a.jobs) as pool:
         if a.reader:

@@ -65,6 +65,13 @@ EU_SEPARATORS = False
 # up to the characters' height and the gap's width (reader round 11 on;
 # `gen.py --eu-emblems`). Off, round 10's data are drawn exactly as they were.
 EU_EMBLEMS = False
+# Each glyph drawn a little differently from its font: bolder or thinner
+# strokes, a slant and a smooth local warp (reader round 12 on;
+# `gen.py --glyph-warp`). Real plate faces (an open-topped 4, a W whose
+# middle reaches the top) differ from every open font in such details, and
+# the reader should lean on a glyph's shape, not on its font's particulars.
+# Off, earlier rounds' data are drawn exactly as they were.
+GLYPH_WARP = False
 
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # UK: no I or Q in most places
 ALL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -171,11 +178,54 @@ def draw_text_fit(draw, box, text, fontpath, fill, rng, condense=1.0, spacing=No
         b = f.getbbox(ch)
         tile = Image.new("L", (b[2] - b[0] + 2, b[3] - bb[1] + 2), 0)
         ImageDraw.Draw(tile).text((1 - b[0], 1 - bb[1]), ch, font=f, fill=255)
+        if GLYPH_WARP and ch.isalnum() and rng.random() < 0.6:
+            tile = warp_glyph(tile, rng)
         tw = max(1, int(round(w * condense * scale)))
         tile = tile.resize((tw, int(round(h)) + 2), Image.BILINEAR)
         img.paste(Image.new(img.mode, tile.size, fill), (int(round(x)), int(round(y0)) - 1), tile)
         x += (w * condense + gap) * scale
     return gaps
+
+
+def warp_glyph(tile, rng):
+    """A glyph mask drawn as another face might draw it: strokes a little
+    bolder or thinner, slanted, and bent by a smooth random field of about a
+    twenty-fifth of the glyph's height (`GLYPH_WARP`)."""
+    # Room to bend into; the bent glyph is cut back to its cell, grown where
+    # its ink reaches out of it, so nothing is cut off.
+    m = int(0.15 * tile.size[1]) + 2
+    padded = Image.new("L", (tile.size[0] + 2 * m, tile.size[1] + 2 * m), 0)
+    padded.paste(tile, (m, m))
+    tile = padded
+    w, h = tile.size
+    r = rng.random()
+    if r < 0.2:
+        tile = tile.filter(ImageFilter.MaxFilter(3))
+    elif r < 0.4:
+        tile = tile.filter(ImageFilter.MinFilter(3))
+    a = np.asarray(tile, np.float32)
+    # Displacements on a coarse 3x4 grid, smoothly interpolated to every pixel.
+    amp = 0.035 * h
+    grid = [[(rng.gauss(0, amp), rng.gauss(0, amp)) for _ in range(3)] for _ in range(4)]
+    g = np.array(grid, np.float32)  # rows x cols x (dx, dy)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    gy, gx = ys / max(h - 1, 1) * 3, xs / max(w - 1, 1) * 2
+    i0, j0 = np.minimum(gy.astype(int), 2), np.minimum(gx.astype(int), 1)
+    fy, fx = (gy - i0)[..., None], (gx - j0)[..., None]
+    d = (g[i0, j0] * (1 - fy) * (1 - fx) + g[i0 + 1, j0] * fy * (1 - fx)
+         + g[i0, j0 + 1] * (1 - fy) * fx + g[i0 + 1, j0 + 1] * fy * fx)
+    shear = rng.uniform(-0.12, 0.12)
+    sx = np.clip(xs + d[..., 0] + shear * (ys - h / 2), 0, w - 1)
+    sy = np.clip(ys + d[..., 1], 0, h - 1)
+    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    tx, ty = sx - x0, sy - y0
+    out = (a[y0, x0] * (1 - tx) * (1 - ty) + a[y0, x1] * tx * (1 - ty)
+           + a[y1, x0] * (1 - tx) * ty + a[y1, x1] * tx * ty)
+    bent = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
+    ink = bent.point(lambda v: 255 if v > 40 else 0).getbbox() or (m, m, w - m, h - m)
+    box = (min(ink[0], m), min(ink[1], m), max(ink[2], w - m), max(ink[3], h - m))
+    return bent.crop(box)
 
 
 def draw_separator(d, rng, sep, x0, x1, y0, y1, ink):
