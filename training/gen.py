@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--eu-emblems", action="store_true",
                     help="with --eu-separators: more emblems, as tall as the characters (round 11 on)")
     ap.add_argument("--glyph-warp", action="store_true",
-                    help="each glyph bolder or thinner, slanted and bent a little (round 12 on)")
+                    help="each glyph bolder or thinner, slanted and bent a little (round 12, not adopted)")
     a = ap.parse_args()
     # Set before the worker pool forks, so every worker draws the same way.
     synth.EU_SEPARATORS = a.eu_separators

@@ -66,11 +66,11 @@ EU_SEPARATORS = False
 # `gen.py --eu-emblems`). Off, round 10's data are drawn exactly as they were.
 EU_EMBLEMS = False
 # Each glyph drawn a little differently from its font: bolder or thinner
-# strokes, a slant and a smooth local warp (reader round 12 on;
-# `gen.py --glyph-warp`). Real plate faces (an open-topped 4, a W whose
-# middle reaches the top) differ from every open font in such details, and
-# the reader should lean on a glyph's shape, not on its font's particulars.
-# Off, earlier rounds' data are drawn exactly as they were.
+# strokes, a slant and a smooth local warp (`gen.py --glyph-warp`). Real
+# plate faces (an open-topped 4, a W whose middle reaches the top) differ
+# from every open font in such details. Tried in reader round 12 and not
+# adopted: bent, D and O, B and 8 look alike (models/README.md). Off,
+# earlier rounds' data are drawn exactly as they were.
 GLYPH_WARP = False
 
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # UK: no I or Q in most places
