@@ -203,29 +203,33 @@ def warp_glyph(tile, rng):
         tile = tile.filter(ImageFilter.MaxFilter(3))
     elif r < 0.4:
         tile = tile.filter(ImageFilter.MinFilter(3))
-    a = np.asarray(tile, np.float32)
     # Displacements on a coarse 3x4 grid, smoothly interpolated to every pixel.
     amp = 0.035 * h
     grid = [[(rng.gauss(0, amp), rng.gauss(0, amp)) for _ in range(3)] for _ in range(4)]
     g = np.array(grid, np.float32)  # rows x cols x (dx, dy)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    gy, gx = ys / max(h - 1, 1) * 3, xs / max(w - 1, 1) * 2
-    i0, j0 = np.minimum(gy.astype(int), 2), np.minimum(gx.astype(int), 1)
-    fy, fx = (gy - i0)[..., None], (gx - j0)[..., None]
-    d = (g[i0, j0] * (1 - fy) * (1 - fx) + g[i0 + 1, j0] * fy * (1 - fx)
-         + g[i0, j0 + 1] * (1 - fy) * fx + g[i0 + 1, j0 + 1] * fy * fx)
+    d = bilinear(g, ys / max(h - 1, 1) * 3, xs / max(w - 1, 1) * 2)
     shear = rng.uniform(-0.12, 0.12)
-    sx = np.clip(xs + d[..., 0] + shear * (ys - h / 2), 0, w - 1)
-    sy = np.clip(ys + d[..., 1], 0, h - 1)
-    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    tx, ty = sx - x0, sy - y0
-    out = (a[y0, x0] * (1 - tx) * (1 - ty) + a[y0, x1] * tx * (1 - ty)
-           + a[y1, x0] * (1 - tx) * ty + a[y1, x1] * tx * ty)
+    out = bilinear(np.asarray(tile, np.float32),
+                   np.clip(ys + d[..., 1], 0, h - 1),
+                   np.clip(xs + d[..., 0] + shear * (ys - h / 2), 0, w - 1))
     bent = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
     ink = bent.point(lambda v: 255 if v > 40 else 0).getbbox() or (m, m, w - m, h - m)
     box = (min(ink[0], m), min(ink[1], m), max(ink[2], w - m), max(ink[3], h - m))
     return bent.crop(box)
+
+
+def bilinear(a, y, x):
+    """`a` (rows x cols, any trailing axes) sampled at the fractional
+    positions `y`, `x`, which lie inside it."""
+    y0 = np.minimum(y.astype(int), a.shape[0] - 1)
+    x0 = np.minimum(x.astype(int), a.shape[1] - 1)
+    y1, x1 = np.minimum(y0 + 1, a.shape[0] - 1), np.minimum(x0 + 1, a.shape[1] - 1)
+    ty, tx = y - y0, x - x0
+    if a.ndim > 2:
+        ty, tx = ty[..., None], tx[..., None]
+    return (a[y0, x0] * (1 - tx) * (1 - ty) + a[y0, x1] * tx * (1 - ty)
+            + a[y1, x0] * (1 - tx) * ty + a[y1, x1] * tx * ty)
 
 
 def draw_separator(d, rng, sep, x0, x1, y0, y1, ink):
