@@ -1,6 +1,10 @@
 """Exports trained checkpoints to models/detector.onnx and models/reader.onnx.
 
     python3 export.py DETECTOR_CKPT READER_CKPT OUT_DIR
+
+Either may instead be an exported network (a committed models/*.onnx),
+loaded as `train.py --init` loads one: re-exported, its weights are the
+same, so one network can be retrained while the other is kept.
 """
 
 import json
@@ -9,18 +13,25 @@ import sys
 import torch
 
 import nets
+import train
+
+
+def load(model, path):
+    """`model` with the weights of `path`, and the rest of its checkpoint."""
+    if path.endswith(".onnx"):
+        train.load_onnx(model, path)
+        return {"exported": path}
+    ckpt = torch.load(path, map_location="cpu")
+    model.load_state_dict(ckpt.pop("model"))
+    return ckpt
 
 
 def main():
     det_ckpt, read_ckpt, out = sys.argv[1:4]
     det, reader = nets.Detector(), nets.Reader()
-    d = torch.load(det_ckpt, map_location="cpu")
-    r = torch.load(read_ckpt, map_location="cpu")
-    det.load_state_dict(d["model"])
-    reader.load_state_dict(r["model"])
+    info = load(det, det_ckpt), load(reader, read_ckpt)
     nets.export(det.eval(), reader.eval(), out)
-    info = {k: v for k, v in d.items() if k != "model"}, {k: v for k, v in r.items() if k != "model"}
-    print(json.dumps({"detector": info[0], "reader": info[1]}, indent=1))
+    print(json.dumps({"detector": info[0], "reader": info[1]}, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -51,11 +51,14 @@ def main():
                     help="with --eu-separators: more emblems, as tall as the characters (round 11 on)")
     ap.add_argument("--glyph-warp", action="store_true",
                     help="each glyph bolder or thinner, slanted and bent a little (round 12, not adopted)")
+    ap.add_argument("--us-scenic", action="store_true",
+                    help="US plates with pictures, state names and stickers, a quarter of all plates (detector round 6)")
     a = ap.parse_args()
     # Set before the worker pool forks, so every worker draws the same way.
     synth.EU_SEPARATORS = a.eu_separators
     synth.EU_EMBLEMS = a.eu_emblems
     synth.GLYPH_WARP = a.glyph_warp
+    synth.US_SCENIC = a.us_scenic
     os.makedirs(a.out, exist_ok=True)
     with mp.Pool(a.jobs) as pool:
         if a.reader:

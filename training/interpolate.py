@@ -1,14 +1,18 @@
-"""Mixes two readers' weights: (1 - ALPHA) of BASE plus ALPHA of TUNED.
+"""Mixes two networks' weights: (1 - ALPHA) of BASE plus ALPHA of TUNED.
 
-    python3 interpolate.py BASE TUNED ALPHA OUT_CKPT
+    python3 interpolate.py [--detector] BASE TUNED ALPHA OUT_CKPT
+
+Readers by default; detectors with --detector (detector round 6).
 
 TUNED must have been fine-tuned from BASE with its batch norms frozen
 (`train.py --init BASE --freeze-bn`), so that both share the same running
 statistics and a straight line between their weights is a sensible family
-of networks. BASE is a train.py checkpoint or an exported reader.onnx (loaded
+of networks. BASE is a train.py checkpoint or an exported network (loaded
 as `--init` loads it). Fine-tuning on anprd's own renderer gained on the
 generated plates and lost some Brazilian photographs; half way between kept
-most of the gain and lost less (models/README.md, round 7). This is
+most of the gain and lost less (models/README.md, round 7); the detector's
+round 6, on US plates drawn as real ones look, read more of both sets of
+real photographs half way. This is
 "weight-space ensembling" (WiSE-FT, Wortsman et al., 2022).
 """
 
@@ -20,9 +24,9 @@ import nets
 import train
 
 
-def load(path):
-    """A reader's weights, and the rest of its checkpoint (nothing for an export)."""
-    model = nets.Reader()
+def load(path, net):
+    """A network's weights, and the rest of its checkpoint (nothing for an export)."""
+    model = net()
     if path.endswith(".onnx"):
         train.load_onnx(model, path)
         return model.state_dict(), {}
@@ -32,8 +36,14 @@ def load(path):
 
 
 def main():
-    base_path, tuned_path, alpha, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-    (base, _), (tuned, meta) = load(base_path), load(tuned_path)
+    args = sys.argv[1:]
+    net = nets.Reader
+    if args[:1] == ["--detector"]:
+        net, args = nets.Detector, args[1:]
+    if len(args) != 4:
+        raise SystemExit(__doc__.strip().splitlines()[2].strip())
+    base_path, tuned_path, alpha, out = args[0], args[1], float(args[2]), args[3]
+    (base, _), (tuned, meta) = load(base_path, net), load(tuned_path, net)
     for k in base:
         if "running" in k and not torch.equal(base[k], tuned[k]):
             raise SystemExit(f"{k} differs: {tuned_path} was not fine-tuned from {base_path} with --freeze-bn")

@@ -72,6 +72,14 @@ EU_EMBLEMS = False
 # adopted: bent, D and O, B and 8 look alike (models/README.md). Off,
 # earlier rounds' data are drawn exactly as they were.
 GLYPH_WARP = False
+# US plates drawn as real ones look (`gen.py --us-scenic`, detector round 6):
+# a pale picture behind the characters, the state's name and a slogan in
+# colour, registration stickers and bolt slots, and a quarter of all plates
+# instead of 15 %. The round-5 detector boxed the band of characters of real
+# US plates as if it were a UK plate, a quad about 4.7 times as wide as tall
+# over a plate twice as wide as tall (models/README.md). Off, earlier rounds'
+# data are drawn exactly as they were.
+US_SCENIC = False
 
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # UK: no I or Q in most places
 ALL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -312,7 +320,8 @@ def plate_colours(rng, kind):
 
 def render_plate(rng, px_per_mm=1.0):
     """A plate picture (RGB) and its label: (image, text, two_line)."""
-    kind = rng.choices(["uk", "uk2", "eu", "us", "br"], [0.45, 0.15, 0.15, 0.15, 0.10])[0]
+    mix = [0.40, 0.13, 0.13, 0.25, 0.09] if US_SCENIC else [0.45, 0.15, 0.15, 0.15, 0.10]
+    kind = rng.choices(["uk", "uk2", "eu", "us", "br"], mix)[0]
     fp = pick_font(rng)
     s = px_per_mm
     if kind == "uk":
@@ -372,6 +381,9 @@ def render_plate(rng, px_per_mm=1.0):
         for gx0, gx1 in gaps:
             draw_separator(d, rng, sep, gx0, gx1, 20 * s, 95 * s, ink)
         label, two = "".join(groups), False
+    elif kind == "us" and US_SCENIC and rng.random() < 0.75:
+        im, label, ink = us_scenic_plate(rng, fp, s)
+        two = False
     elif kind == "us":
         W, H = 305, 152
         bg, ink = plate_colours(rng, "other")
@@ -416,6 +428,75 @@ def render_plate(rng, px_per_mm=1.0):
                                      width=max(1, int(3 * s)))
     mark_up(im, rng)
     return im, label, two
+
+
+def us_scenic_plate(rng, fp, s):
+    """A US-style plate (305 x 152 mm) as most states issue them: characters
+    in colour over a pale picture (sky, hills, sun, a faded emblem), the
+    state's name across the top, often a slogan along the bottom, stickers
+    in the top corners and four bolt slots. Random shapes and words, no
+    real state's design. (image, text, ink)."""
+    W, H = 305, 152
+    pale = lambda: tuple(rng.randint(205, 255) for _ in range(3))
+    tint = lambda: tuple(rng.randint(140, 235) for _ in range(3))
+    deep = lambda: rng.choice([(20, 40, 120), (150, 20, 30), (20, 90, 40), (20, 20, 25),
+                               (90, 20, 60), (10, 70, 110), (120, 60, 10)])
+    top, bottom = pale(), pale()
+    im = Image.new("RGB", (int(W * s), int(H * s)), top)
+    d = ImageDraw.Draw(im)
+    for y in range(int(H * s)):  # a vertical gradient, the sky of many designs
+        t = y / max(1, H * s - 1)
+        d.line([(0, y), (W * s, y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom)))
+    for _ in range(rng.randint(0, 3)):
+        what = rng.random()
+        c = tint()
+        if what < 0.4:  # hills or mountains along the lower part
+            base = rng.uniform(95, 152)
+            pts = [(0, H)] + [(x, base - rng.uniform(0, 45)) for x in range(0, W + 1, rng.randint(20, 70))] + [(W, H)]
+            d.polygon([(x * s, y * s) for x, y in pts], fill=c)
+        elif what < 0.65:  # a sun or a round emblem behind the characters
+            cx, cy, r = rng.uniform(40, 265), rng.uniform(30, 120), rng.uniform(15, 60)
+            d.ellipse([(cx - r) * s, (cy - r) * s, (cx + r) * s, (cy + r) * s], fill=c)
+        elif what < 0.85:  # a band of colour across the plate
+            y0 = rng.uniform(0, 130)
+            d.rectangle([0, y0 * s, W * s, (y0 + rng.uniform(6, 30)) * s], fill=c)
+        else:  # a faded blob, a bird or a state's outline
+            cx, cy = rng.uniform(60, 245), rng.uniform(40, 110)
+            pts = [(cx + math.cos(a) * rng.uniform(10, 45), cy + math.sin(a) * rng.uniform(10, 35))
+                   for a in [i * math.pi / 5 for i in range(10)]]
+            d.polygon([(x * s, y * s) for x, y in pts], fill=c)
+    name = "".join(rng.choice(ALL_LETTERS) for _ in range(rng.randint(4, 12)))
+    if rng.random() < 0.5:
+        name = name[0] + name[1:].lower()
+    draw_text_fit(d, (rng.uniform(25, 70) * s, rng.uniform(5, 10) * s, (W - rng.uniform(25, 70)) * s,
+                      rng.uniform(24, 34) * s), name, pick_font(rng), deep(), rng, spacing=3 * s)
+    t = random_text(rng, 5, 7)
+    shown = t
+    if rng.random() < 0.4:  # a gap, a hyphen or a small emblem between groups
+        k = rng.randint(2, len(t) - 2)
+        shown = t[:k] + " " + t[k:]
+    ink = deep() if rng.random() < 0.8 else (20, 20, 25)
+    y0, y1 = rng.uniform(36, 48), rng.uniform(108, 122)
+    gaps = draw_text_fit(d, (rng.uniform(10, 30) * s, y0 * s, (W - rng.uniform(10, 30)) * s, y1 * s), shown,
+                         fp, ink, rng, condense=rng.uniform(0.55, 0.95), spacing=rng.uniform(2, 7) * s)
+    for gx0, gx1 in gaps:
+        if rng.random() < 0.5:
+            sep = rng.choice(["hyphen", "emblem"])
+            draw_separator(d, rng, sep, gx0, gx1, y0 * s, y1 * s, ink)
+    if rng.random() < 0.7:
+        slogan = "".join(rng.choice(ALL_LETTERS + " ") for _ in range(rng.randint(6, 22)))
+        draw_text_fit(d, (rng.uniform(30, 70) * s, 126 * s, (W - rng.uniform(30, 70)) * s, rng.uniform(136, 146) * s),
+                      slogan.strip() or "STATE", pick_font(rng), deep(), rng, spacing=2 * s)
+    for x0 in ([8, W - 36] if rng.random() < 0.7 else [rng.choice([8, W - 36])]):
+        if rng.random() < 0.8:  # registration stickers
+            c = tuple(rng.randint(0, 255) for _ in range(3))
+            d.rectangle([x0 * s, 6 * s, (x0 + 28) * s, 26 * s], fill=c)
+    for x in (W / 2 - 89, W / 2 + 89):  # bolt slots, 7 inches apart
+        for y in (9, 143):
+            if rng.random() < 0.7:
+                d.rounded_rectangle([(x - 5) * s, (y - 2.5) * s, (x + 5) * s, (y + 2.5) * s], radius=2.5 * s,
+                                    fill=(40, 40, 40))
+    return im, t, ink
 
 
 def mark_up(im, rng):
