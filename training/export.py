@@ -10,26 +10,14 @@ same, so one network can be retrained while the other is kept.
 import json
 import sys
 
-import torch
-
 import nets
-import train
-
-
-def load(model, path):
-    """`model` with the weights of `path`, and the rest of its checkpoint."""
-    if path.endswith(".onnx"):
-        train.load_onnx(model, path)
-        return {"exported": path}
-    ckpt = torch.load(path, map_location="cpu")
-    model.load_state_dict(ckpt.pop("model"))
-    return ckpt
+from train import load_network
 
 
 def main():
     det_ckpt, read_ckpt, out = sys.argv[1:4]
     det, reader = nets.Detector(), nets.Reader()
-    info = load(det, det_ckpt), load(reader, read_ckpt)
+    info = load_network(det, det_ckpt), load_network(reader, read_ckpt)
     nets.export(det.eval(), reader.eval(), out)
     print(json.dumps({"detector": info[0], "reader": info[1]}, indent=1, default=str))
 

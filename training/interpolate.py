@@ -21,18 +21,7 @@ import sys
 import torch
 
 import nets
-import train
-
-
-def load(path, net):
-    """A network's weights, and the rest of its checkpoint (nothing for an export)."""
-    model = net()
-    if path.endswith(".onnx"):
-        train.load_onnx(model, path)
-        return model.state_dict(), {}
-    ckpt = torch.load(path, map_location="cpu")
-    model.load_state_dict(ckpt.pop("model"))
-    return model.state_dict(), ckpt
+from train import load_network
 
 
 def main():
@@ -43,7 +32,10 @@ def main():
     if len(args) != 4:
         raise SystemExit(__doc__.strip().splitlines()[2].strip())
     base_path, tuned_path, alpha, out = args[0], args[1], float(args[2]), args[3]
-    (base, _), (tuned, meta) = load(base_path, net), load(tuned_path, net)
+    base_net, tuned_net = net(), net()
+    load_network(base_net, base_path)
+    meta = load_network(tuned_net, tuned_path)
+    base, tuned = base_net.state_dict(), tuned_net.state_dict()
     for k in base:
         if "running" in k and not torch.equal(base[k], tuned[k]):
             raise SystemExit(f"{k} differs: {tuned_path} was not fine-tuned from {base_path} with --freeze-bn")

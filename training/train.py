@@ -125,14 +125,23 @@ def load_onnx(model, path):
                 conv.bias.copy_(torch.from_numpy(b.copy()))
 
 
+def load_network(model, path, device="cpu"):
+    """Loads a checkpoint of train.py or an export (`load_onnx`) into
+    `model`; returns the rest of the checkpoint (an export has none)."""
+    if path.endswith(".onnx"):
+        load_onnx(model, path)
+        return {}
+    ckpt = torch.load(path, map_location=device)
+    model.load_state_dict(ckpt.pop("model"))
+    return ckpt
+
+
 def init_from(model, init, freeze_bn):
     """Starts `model` from a checkpoint of train.py or from an export."""
-    if init and init.endswith(".onnx"):
-        if not freeze_bn:
-            raise SystemExit("--init with an exported network needs --freeze-bn (its batch norms are folded)")
-        load_onnx(model, init)
-    elif init:
-        model.load_state_dict(torch.load(init, map_location=DEV)["model"])
+    if init and init.endswith(".onnx") and not freeze_bn:
+        raise SystemExit("--init with an exported network needs --freeze-bn (its batch norms are folded)")
+    if init:
+        load_network(model, init, DEV)
 
 
 def freeze_batch_norms(model):
