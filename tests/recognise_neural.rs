@@ -469,7 +469,7 @@ fn turned_plates_get_turned_quads() {
     let mut samples = Vec::new();
     let mut rng = SplitMix64::new(77);
     while samples.len() < 8 {
-        let s = anprd::plate::sample::generate(&mut rng, 1280, 720);
+        let s = anprd::plate::sample::generate(&mut rng, 1280, 720, Default::default());
         if !s.two_line && angle(&s.corners).abs() >= 7.0 && s.width_px >= 100.0 {
             samples.push(s);
         }
@@ -686,11 +686,11 @@ fn plates_given_the_wrong_layout_are_also_read_the_other_way() {
     // plate; read as one line, its two rows squashed into one strip, it reads
     // as nonsense the reader is fairly sure of. A quad whose shape disagrees
     // with its layout is read both ways and the surer reading kept.
-    use anprd::plate::sample::{Sample, generate};
+    use anprd::plate::sample::{MotionBlur, Sample, generate};
     let mut rng = SplitMix64::new(88);
     let (mut square, mut long) = (Vec::new(), Vec::new());
     while square.len() < 8 || long.len() < 8 {
-        let s = generate(&mut rng, 1280, 720);
+        let s = generate(&mut rng, 1280, 720, MotionBlur::Travel);
         if s.width_px < 100.0 {
             continue;
         }

@@ -46,7 +46,7 @@ python3 gen.py "$work/data" --seed "$seed" --detector 12000 --reader 90000
 cargo build --release --manifest-path "$here/../Cargo.toml" --bin anprd-synth
 synth=$(cargo metadata --manifest-path "$here/../Cargo.toml" --format-version 1 --no-deps \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/anprd-synth
-"$synth" plates --out "$work/rs" --count 1800 --seed $((seed + 1000))
+"$synth" plates --out "$work/rs" --count 1800 --seed $((seed + 1000)) --blur-in-pixels
 python3 rust_data.py "$work/rs" "$work/data"
 # Round 1: both networks from scratch, at once, one thread each.
 python3 train.py reader "$work/data" "$work/reader1.pt" --seed "$seed" --threads 1 \
@@ -89,8 +89,8 @@ python3 train.py reader "$work/data6" "$work/reader6.pt" --init "$work/reader5.p
 # gained on generated plates and lost Brazilian photographs, half of it kept
 # most of the gain (models/README.md).
 python3 gen.py "$work/data7" --seed $((seed + 10)) --detector 0 --reader 40000
-"$synth" plates --out "$work/rs7a" --count 6000 --seed $((seed + 7000))
-"$synth" plates --out "$work/rs7b" --count 4000 --seed $((seed + 7001))
+"$synth" plates --out "$work/rs7a" --count 6000 --seed $((seed + 7000)) --blur-in-pixels
+"$synth" plates --out "$work/rs7b" --count 4000 --seed $((seed + 7001)) --blur-in-pixels
 python3 rust_data.py "$work/rs7a" "$work/rs7b" "$work/data7"
 python3 train.py reader "$work/data7" "$work/reader7.pt" --init "$work/reader6.pt" --freeze-bn \
     --seed $((seed + 11)) --threads 2 --lr 3e-4 --minutes 55 --corner-error --rust-weight 1

@@ -2,7 +2,7 @@
 src/plate/) to a data set, so the networks also know the procedural UK
 glyphs the tests and traffic clips use.
 
-    anprd-synth plates --out RS_DIR --count 3000 --seed 1001
+    anprd-synth plates --out RS_DIR --count 3000 --seed 1001 --blur-in-pixels
     python3 rust_data.py RS_DIR... DATA_DIR [--reader-plates N]
 
 Writes DATA_DIR/reader_rs.{npy,txt} (three jittered crops per plate, a

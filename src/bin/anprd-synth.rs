@@ -43,6 +43,11 @@ struct PlatesArgs {
     /// training data: every glyph in every position).
     #[arg(long)]
     any_text: bool,
+    /// Smear moving plates by 3–9 px whatever their size, as the committed
+    /// models' training pictures were drawn (by default a moving plate is
+    /// smeared by its travel, the same share of its width at any size).
+    #[arg(long)]
+    blur_in_pixels: bool,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -155,12 +160,17 @@ fn write_plates(a: &PlatesArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{}: cannot create", jsonl.display()))?,
     );
     let mut rng = SplitMix64::new(a.seed);
+    let blur = if a.blur_in_pixels {
+        sample::MotionBlur::Pixels
+    } else {
+        sample::MotionBlur::Travel
+    };
     let started = std::time::Instant::now();
     for i in 0..a.count {
         let s = if a.any_text {
-            sample::generate_any_text(&mut rng, a.width, a.height)
+            sample::generate_any_text(&mut rng, a.width, a.height, blur)
         } else {
-            sample::generate(&mut rng, a.width, a.height)
+            sample::generate(&mut rng, a.width, a.height, blur)
         };
         let name = format!("{i:05}.png");
         write_png(&a.out.join(&name), &s.image)?;

@@ -150,6 +150,46 @@ pub fn box_blur(img: &mut GrayImage, rx: usize, ry: usize) {
     pass(&mut img.data, h, w, w, 1, ry);
 }
 
+/// Horizontal motion blur: each pixel averages a run of `length` pixels
+/// centred on it, the run's two end pixels weighed by the fraction of them
+/// it covers, so a blur may be any length, 1.7 px as well as 9. A length of
+/// 1 or less leaves the picture as it is. At the picture's edges the run is
+/// cut short and the rest averaged, as [`box_blur`] does.
+pub fn motion_blur(img: &mut GrayImage, length: f32) {
+    if length.is_nan() || length <= 1.0 {
+        return;
+    }
+    let half = length / 2.0;
+    let reach = (half + 0.5).ceil() as usize;
+    // Tap k pixels away covers what of its pixel lies within `half` of the centre.
+    let weights: Vec<f32> = (0..=reach)
+        .map(|k| (half + 0.5 - k as f32).clamp(0.0, 1.0))
+        .collect();
+    let w = img.width as usize;
+    let mut line = vec![0f32; w];
+    for row in img.data.chunks_exact_mut(w) {
+        for (v, &p) in line.iter_mut().zip(row.iter()) {
+            *v = p as f32;
+        }
+        for (x, out) in row.iter_mut().enumerate() {
+            let (mut sum, mut total) = (0.0, 0.0);
+            for (k, &wt) in weights.iter().enumerate() {
+                let mut tap = |i: Option<usize>| {
+                    if let Some(v) = i.and_then(|i| line.get(i)) {
+                        sum += v * wt;
+                        total += wt;
+                    }
+                };
+                tap(Some(x + k));
+                if k > 0 {
+                    tap(x.checked_sub(k));
+                }
+            }
+            *out = (sum / total).round() as u8;
+        }
+    }
+}
+
 /// Gaussian-like sensor noise of standard deviation `sigma` grey levels.
 pub fn add_noise(img: &mut GrayImage, rng: &mut SplitMix64, sigma: f32) {
     for p in &mut img.data {
@@ -230,6 +270,48 @@ pub fn jpeg_round_trip(img: &mut GrayImage, quality: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn motion_blur_spreads_a_line_over_its_length() {
+        let line = |length: f32| {
+            let mut img = GrayImage {
+                width: 21,
+                height: 2,
+                data: vec![0; 42],
+            };
+            img.data[10] = 210;
+            img.data[31] = 210;
+            motion_blur(&mut img, length);
+            assert_eq!(img.data[..21], img.data[21..], "rows blur alike");
+            img.data[..21].to_vec()
+        };
+        // Whole pixels: a box of that width, as box_blur(r) is for 2r + 1.
+        let mut three = vec![0u8; 21];
+        three[9..12].fill(70);
+        assert_eq!(line(3.0), three);
+        // Half a pixel more on each side: the neighbours get half a share.
+        let four = line(4.0);
+        assert_eq!(&four[8..13], &[26, 53, 53, 53, 26]);
+        assert_eq!(four.iter().map(|&v| u32::from(v)).sum::<u32>(), 211);
+        // A run no longer than one pixel leaves it alone.
+        let mut one = vec![0u8; 21];
+        one[10] = 210;
+        assert_eq!(line(1.0), one);
+        assert_eq!(line(0.0), one);
+        assert_eq!(line(f32::NAN), one);
+    }
+
+    #[test]
+    fn motion_blur_averages_what_is_there_at_the_edges() {
+        let mut img = GrayImage {
+            width: 4,
+            height: 1,
+            data: vec![200, 100, 100, 100],
+        };
+        motion_blur(&mut img, 3.0);
+        // (200 + 100) / 2 at the left edge, (200 + 100 + 100) / 3 next to it.
+        assert_eq!(img.data, [150, 133, 100, 100]);
+    }
 
     #[test]
     fn homography_maps_corners_and_rectify_inverts_warp() {
