@@ -15,11 +15,17 @@ bin=$target/release
 # Drawn afresh every time: the set follows the generator and the plate rules.
 rm -rf "$work/gen-test"
 "$bin/anprd-synth" plates --out "$work/gen-test" --count 2000 --seed 424242
+# The same plates smeared 3-9 px at any size, as the set was drawn until
+# 2026-12-06: the figures models/README.md records before then are on it.
+rm -rf "$work/gen-test-px"
+"$bin/anprd-synth" plates --out "$work/gen-test-px" --count 2000 --seed 424242 --blur-in-pixels
 # UK plates are scored through the UK plate rules, as the daemon reads them;
 # US and Brazilian plates without (the rules are for UK marks).
 for engine in neural classic; do
     echo "== $engine, UK rules: generated test set"
     "$bin/anprd" eval --engine "$engine" "$work/gen-test"
+    echo "== $engine, UK rules: generated test set, smeared in pixels"
+    "$bin/anprd" eval --engine "$engine" "$work/gen-test-px"
 done
 for d in ../shared/eval/openalpr-us ../shared/eval/openalpr-br; do
     [ -d "$d" ] || continue
