@@ -67,9 +67,10 @@ pub fn printed(text: &str, format: &str) -> String {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MotionBlur {
     /// As far as the plate travels during the exposure: 10–30 mm, drawn in
-    /// the picture at the plate's own scale. A vehicle far off is small in
-    /// the picture and moves as few of its pixels as it is wide, so the
-    /// smear is the same share of a plate's width (2–6 %) at any distance:
+    /// the picture at the plate's own scale. A vehicle twice as far off is
+    /// half as wide in the picture and crosses half as many pixels in the
+    /// same time, so the smear is the same share of a plate's width (2–6 %)
+    /// at any distance:
     /// 1.2–3.5 px on a 60 px plate, 8–23 px on a 400 px one, and the 3–9 px
     /// of [`Pixels`](Self::Pixels) on the median plate, 155 px wide.
     #[default]
