@@ -466,10 +466,11 @@ fn turned_plates_get_turned_quads() {
         ((top + bottom) / 2.0).to_degrees()
     }
     // Generated pictures whose one-line plate is turned by 7° or more.
+    use anprd::plate::sample::{MotionBlur, generate};
     let mut samples = Vec::new();
     let mut rng = SplitMix64::new(77);
     while samples.len() < 8 {
-        let s = anprd::plate::sample::generate(&mut rng, 1280, 720, Default::default());
+        let s = generate(&mut rng, 1280, 720, MotionBlur::Travel);
         if !s.two_line && angle(&s.corners).abs() >= 7.0 && s.width_px >= 100.0 {
             samples.push(s);
         }

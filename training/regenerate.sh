@@ -46,6 +46,7 @@ python3 gen.py "$work/data" --seed "$seed" --detector 12000 --reader 90000
 cargo build --release --manifest-path "$here/../Cargo.toml" --bin anprd-synth
 synth=$(cargo metadata --manifest-path "$here/../Cargo.toml" --format-version 1 --no-deps \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/anprd-synth
+# --blur-in-pixels: smeared as the committed models' pictures were (training/README.md).
 "$synth" plates --out "$work/rs" --count 1800 --seed $((seed + 1000)) --blur-in-pixels
 python3 rust_data.py "$work/rs" "$work/data"
 # Round 1: both networks from scratch, at once, one thread each.
