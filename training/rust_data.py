@@ -8,9 +8,10 @@ glyphs the tests and traffic clips use.
 Writes DATA_DIR/reader_rs.{npy,txt} (three jittered crops per plate, a
 two-line plate as its two lines side by side) and DATA_DIR/detector_rs.{npy,json}
 (each picture letterboxed to 640x384, with each plate's corners and layout).
-With --reader-plates N only the first N plates give reader crops (the
-detector gets every picture): train.py draws these crops four times as often
-as its own, and the reader should still see mostly other faces.
+With --reader-plates N only the first N plates give reader crops (0: no
+reader files at all; the detector gets every picture): train.py draws these
+crops four times as often as its own, and the reader should still see mostly
+other faces.
 """
 
 import argparse
@@ -53,8 +54,10 @@ def main():
         canvas[: small.size[1], : small.size[0]] = np.asarray(small)
         dets.append(canvas)
         meta.append([[[[x * s, y * s] for x, y in corners], two]])
-    np.save(os.path.join(out, "reader_rs.npy"), np.stack(crops))
-    open(os.path.join(out, "reader_rs.txt"), "w").write("\n".join(texts) + "\n")
+    # --reader-plates 0 gives the detector pictures alone: no reader files.
+    if crops:
+        np.save(os.path.join(out, "reader_rs.npy"), np.stack(crops))
+        open(os.path.join(out, "reader_rs.txt"), "w").write("\n".join(texts) + "\n")
     np.save(os.path.join(out, "detector_rs.npy"), np.stack(dets))
     json.dump(meta, open(os.path.join(out, "detector_rs.json"), "w"))
     print("rust plates", len(meta))
