@@ -54,10 +54,16 @@ def main():
         canvas[: small.size[1], : small.size[0]] = np.asarray(small)
         dets.append(canvas)
         meta.append([[[[x * s, y * s] for x, y in corners], two]])
-    # --reader-plates 0 gives the detector pictures alone: no reader files.
+    # --reader-plates 0 gives the detector pictures alone: no reader files,
+    # not even an earlier run's, which train.py would otherwise still read.
+    reader_files = [os.path.join(out, "reader_rs" + ext) for ext in (".npy", ".txt")]
     if crops:
-        np.save(os.path.join(out, "reader_rs.npy"), np.stack(crops))
-        open(os.path.join(out, "reader_rs.txt"), "w").write("\n".join(texts) + "\n")
+        np.save(reader_files[0], np.stack(crops))
+        open(reader_files[1], "w").write("\n".join(texts) + "\n")
+    else:
+        for f in reader_files:
+            if os.path.exists(f):
+                os.remove(f)
     np.save(os.path.join(out, "detector_rs.npy"), np.stack(dets))
     json.dump(meta, open(os.path.join(out, "detector_rs.json"), "w"))
     print("rust plates", len(meta))
