@@ -53,12 +53,15 @@ def main():
                     help="each glyph bolder or thinner, slanted and bent a little (round 12, not adopted)")
     ap.add_argument("--us-scenic", action="store_true",
                     help="US plates with pictures, state names and stickers, a quarter of all plates (detector round 6)")
+    ap.add_argument("--travel-smear", action="store_true",
+                    help="reader: a quarter of the crops smeared by the plate's travel, 2-6 %% of its width (round 14)")
     a = ap.parse_args()
     # Set before the worker pool forks, so every worker draws the same way.
     synth.EU_SEPARATORS = a.eu_separators
     synth.EU_EMBLEMS = a.eu_emblems
     synth.GLYPH_WARP = a.glyph_warp
     synth.US_SCENIC = a.us_scenic
+    synth.TRAVEL_SMEAR = a.travel_smear
     os.makedirs(a.out, exist_ok=True)
     with mp.Pool(a.jobs) as pool:
         if a.reader:

@@ -80,6 +80,15 @@ GLYPH_WARP = False
 # over a plate twice as wide as tall (models/README.md). Off, earlier rounds'
 # data are drawn exactly as they were.
 US_SCENIC = False
+# A quarter of reader crops smeared sideways by the plate's travel while the
+# shutter is open: 10, 17, 23 or 30 mm at the plate's own scale, 2-6 % of its
+# width at any distance, as anprd's renderer draws moving plates since stop 37
+# (src/plate/sample.rs, `MotionBlur::Travel`; `gen.py --travel-smear`). The
+# blur in `degrade` is 2-6 px at any size: 1.5 % of a 400 px plate. Reader
+# round 13 learnt this smear from anprd's UK plates alone and read Brazil's
+# digits as the letters UK marks have there; drawn here, every format is
+# smeared alike. Off, earlier rounds' data are drawn exactly as they were.
+TRAVEL_SMEAR = False
 
 LETTERS = "ABCDEFGHJKLMNOPRSTUVWXYZ"  # UK: no I or Q in most places
 ALL_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -608,6 +617,29 @@ def degrade(img, rng, strength=1.0):
     return img
 
 
+def motion_blur(img, length):
+    """Horizontal smear over `length` pixels (any length, 1.7 as well as 9):
+    each pixel averages the run centred on it, the run's end pixels weighed
+    by the share of them it covers; at the edges, what is there (as
+    src/plate/degrade.rs `motion_blur`)."""
+    if not length > 1.0:
+        return img
+    a = np.asarray(img, np.float32)
+    half = length / 2
+    reach = int(math.ceil(half + 0.5))
+    w = a.shape[1]
+    pad = np.pad(a, ((0, 0), (reach, reach)))
+    inside = np.pad(np.ones(w, np.float32), (reach, reach))
+    total = np.zeros_like(a)
+    count = np.zeros(w, np.float32)
+    for k in range(-reach, reach + 1):
+        wt = min(max(half + 0.5 - abs(k), 0.0), 1.0)
+        if wt > 0:
+            total += wt * pad[:, reach + k:reach + k + w]
+            count += wt * inside[reach + k:reach + k + w]
+    return Image.fromarray(np.clip(total / count + 0.5, 0, 255).astype(np.uint8))
+
+
 def shade(img, rng):
     """A shadow edge or a glare spot across the picture."""
     a = np.asarray(img, np.float32)
@@ -818,6 +850,8 @@ def reader_sample(rng):
         img = img.point(lambda v: int(v * 0.25))
     corners = place(rng, pw, ph, cw / 2, ch / 2, tilt=0.12)
     paste_plate(img, plate, corners, rng, ir)
+    if TRAVEL_SMEAR and rng.random() < 0.25:
+        img = motion_blur(img, rng.choice([10, 17, 23, 30]) * pw / plate.size[0])
     img = shade(img, rng)
     img = degrade(img, rng)
     j = 0.04 if rng.random() < 0.85 else 0.09
