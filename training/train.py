@@ -191,7 +191,7 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
     late_digits = np.array([i for i in val if len(y[i]) >= 5 and any(c.isdigit() for c in y[i][4:7])],
                            dtype=np.int64)
     start_acc = eval_reader(model, x, y, val) if init else float("nan")
-    start_late = eval_reader(model, x, y, late_digits) if init and len(late_digits) else float("nan")
+    start_late = eval_reader(model, x, y, late_digits) if init else float("nan")
     print(f"reader: {len(val)} held out, {len(late_digits)} of them with digits in places 5-7"
           + (f"; before training {start_acc:.4f}, those {start_late:.4f}" if init else ""), flush=True)
     opt = torch.optim.AdamW(model.parameters(), peak_lr, weight_decay=1e-4)
@@ -224,7 +224,7 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
         if step % 200 == 0:
             print(f"reader step {step} loss {loss.item():.3f} lr {lr:.5f} {time.time() - t0:.0f}s", flush=True)
     acc = eval_reader(model, x, y, val)
-    late = eval_reader(model, x, y, late_digits) if len(late_digits) else float("nan")
+    late = eval_reader(model, x, y, late_digits)
     print(f"reader done: {step} steps, {step * bs} samples, val exact {acc:.4f} ({start_acc:.4f} before); "
           f"digits in places 5-7 {late:.4f} ({start_late:.4f} before)", flush=True)
     torch.save({"model": model.state_dict(), "steps": step, "samples": step * bs, "val_exact": acc,
@@ -232,6 +232,8 @@ def train_reader(data, ckpt, minutes, seed, steps=None, init=None, peak_lr=2e-3,
 
 
 def eval_reader(model, x, y, idx):
+    if len(idx) == 0:
+        return float("nan")
     model.eval()
     good = 0
     with torch.no_grad():
