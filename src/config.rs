@@ -101,8 +101,8 @@ pub struct RecogniseConfig {
     /// The recognition engine: `neural` (the ONNX models) or `classic`.
     #[serde(default)]
     pub engine: crate::recognise::EngineKind,
-    /// Directory holding the neural engine's detector.onnx and reader.onnx;
-    /// by default /usr/share/anprd/models (see `recognise::neural`).
+    /// Directory holding the neural engine's detector.onnx and reader.onnx
+    /// (and refiner.onnx, when it has one); by default /usr/share/anprd/models (see `recognise::neural`).
     #[serde(default)]
     pub models: Option<PathBuf>,
 }

@@ -14,7 +14,8 @@ use anprd::capture::Frame;
 use anprd::plate::scene::{PlatePlacement, Scene, Vehicle, draw_vehicle, random_body};
 use anprd::plate::{PlateStyle, SplitMix64, random_vrm};
 use anprd::recognise::neural::{
-    DETECTOR_FILE, MAX_PLATES, NeuralModels, NeuralRecogniser, READER_FILE, default_models_dir,
+    DETECTOR_FILE, MAX_PLATES, NeuralModels, NeuralRecogniser, READER_FILE, REFINER_FILE,
+    default_models_dir,
 };
 use anprd::recognise::{EngineKind, Engines, PlateCandidate, Recogniser};
 
@@ -133,7 +134,7 @@ fn models_load_from_the_repository_and_from_any_directory() {
     eprintln!("models {v} loaded in {:?}", m.load_time());
 
     let dir = tempfile::tempdir().unwrap();
-    for f in [DETECTOR_FILE, READER_FILE] {
+    for f in [DETECTOR_FILE, READER_FILE, REFINER_FILE] {
         std::fs::copy(repo_models().join(f), dir.path().join(f)).unwrap();
     }
     let copy = NeuralModels::load(dir.path()).unwrap();
@@ -188,6 +189,19 @@ fn missing_and_wrong_model_files_are_named() {
     .unwrap();
     let e = err(dir.path());
     assert!(e.contains(&detector.display().to_string()), "{e}");
+
+    // The optional refiner: a file that is not one is named too.
+    std::fs::copy(repo_models().join(DETECTOR_FILE), &detector).unwrap();
+    std::fs::copy(
+        repo_models().join(READER_FILE),
+        dir.path().join(READER_FILE),
+    )
+    .unwrap();
+    NeuralModels::load(dir.path()).expect("a pair without a refiner loads");
+    let refiner = dir.path().join(REFINER_FILE);
+    std::fs::copy(repo_models().join(READER_FILE), &refiner).unwrap();
+    let e = err(dir.path());
+    assert!(e.contains(&refiner.display().to_string()), "{e}");
 
     let e = Engines::load(EngineKind::Neural, Some(Path::new("/nonexistent/models")))
         .err()
@@ -785,4 +799,121 @@ fn a_plate_filling_a_still_picture_is_found_and_read() {
         }
     }
     assert!(missed.is_empty(), "{missed:#?}");
+}
+
+#[test]
+fn the_refiner_brings_displaced_corners_back_to_the_plate() {
+    // Quads as the detector errs: shifted down by a fifth of the plate's
+    // height and cut a tenth short on the right; and, for a two-line plate,
+    // around its upper line alone.
+    use anprd::plate::{PlateShape, TwoLineSize};
+    let lerp =
+        |a: [f32; 2], b: [f32; 2], t: f32| [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
+    let (w, h) = (1280u32, 720u32);
+    let mut engine = NeuralRecogniser::new(models());
+    // Per plate: mean corner error before and after, as a share of the
+    // plate's width, and the refiner's two-line probability.
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    for seed in 1..=12u64 {
+        let mut rng = SplitMix64::new(seed);
+        let two_line = seed > 8;
+        let style = PlateStyle {
+            shape: if two_line {
+                PlateShape::TwoLine(TwoLineSize::Square285)
+            } else {
+                PlateShape::ONE_LINE
+            },
+            ..if seed % 2 == 0 {
+                PlateStyle::FRONT
+            } else {
+                PlateStyle::REAR
+            }
+        };
+        let v = Vehicle::still(&random_vrm(&mut rng), style, random_body(&mut rng));
+        let width = rng.range(100.0, 240.0);
+        let p = if two_line {
+            let height = width * 203.0 / 285.0;
+            let (cx, cy) = (
+                rng.range(0.3, 0.7) * w as f32,
+                rng.range(0.4, 0.7) * h as f32,
+            );
+            PlatePlacement {
+                x: cx - width / 2.0,
+                y: cy - height / 2.0,
+                width,
+                height,
+            }
+        } else {
+            PlatePlacement::centred(
+                rng.range(0.3, 0.7) * w as f32,
+                rng.range(0.4, 0.7) * h as f32,
+                width,
+            )
+        };
+        let mut img = Scene::new(w, h, seed).background().clone();
+        draw_vehicle(&mut img, &v, &p).unwrap();
+        let f = img.to_frame(seed, 0);
+        let truth = [
+            [p.x, p.y],
+            [p.x + p.width, p.y],
+            [p.x + p.width, p.y + p.height],
+            [p.x, p.y + p.height],
+        ];
+        let [tl, tr, br, bl] = truth;
+        let off = if two_line {
+            [tl, tr, lerp(tr, br, 0.5), lerp(tl, bl, 0.5)]
+        } else {
+            let (tl, bl) = (lerp(tl, bl, 0.2), lerp(tl, bl, 1.2));
+            let (tr, br) = (lerp(tr, br, 0.2), lerp(tr, br, 1.2));
+            [tl, lerp(tl, tr, 0.9), lerp(bl, br, 0.9), bl]
+        };
+        let (refined, two_prob) = engine
+            .refine_corners(&f, off)
+            .expect("models/ has a refiner");
+        let error = |q: &[[f32; 2]; 4]| {
+            q.iter()
+                .zip(&truth)
+                .map(|(a, b)| (a[0] - b[0]).hypot(a[1] - b[1]))
+                .sum::<f32>()
+                / 4.0
+                / width
+        };
+        let kind = if two_line { &mut two } else { &mut one };
+        kind.push((error(&off), error(&refined), two_prob));
+    }
+    let mean = |v: &[(f32, f32, f32)], pick: fn(&(f32, f32, f32)) -> f32| {
+        v.iter().map(pick).sum::<f32>() / v.len() as f32
+    };
+    for (name, kind, is_two) in [("one-line", &one, false), ("two-line", &two, true)] {
+        let (before, after) = (mean(kind, |e| e.0), mean(kind, |e| e.1));
+        let laid_right = kind.iter().filter(|e| (e.2 > 0.5) == is_two).count();
+        eprintln!(
+            "{name}: mean corner error {before:.3} of the plate's width displaced, {after:.3} refined; \
+             layout right for {laid_right} of {}",
+            kind.len()
+        );
+        assert!(
+            after < 0.4 * before,
+            "{name}: {after} refined, {before} displaced"
+        );
+        assert!(
+            laid_right + 1 >= kind.len(),
+            "{name}: layout right for {laid_right}"
+        );
+    }
+    // No refiner, no refined corners: a model pair from before it still loads.
+    let dir = tempfile::tempdir().unwrap();
+    for f in [DETECTOR_FILE, READER_FILE] {
+        std::fs::copy(repo_models().join(f), dir.path().join(f)).unwrap();
+    }
+    let mut older = NeuralRecogniser::new(NeuralModels::load(dir.path()).unwrap());
+    let f = scene(w, h, 1);
+    let quad = [
+        [600.0, 400.0],
+        [780.0, 400.0],
+        [780.0, 440.0],
+        [600.0, 440.0],
+    ];
+    assert!(engine.refine_corners(&f, quad).is_some());
+    assert!(older.refine_corners(&f, quad).is_none());
 }

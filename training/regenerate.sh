@@ -1,7 +1,7 @@
 #!/bin/sh
-# Regenerates models/detector.onnx and models/reader.onnx from nothing:
+# Regenerates models/detector.onnx, models/reader.onnx and models/refiner.onnx from nothing:
 # installs the open fonts and background pictures, the pinned Python
-# packages, draws the data set from a fixed seed, trains both networks on
+# packages, draws the data set from a fixed seed, trains the networks on
 # the CPU (a GPU is used if present) and exports them.
 #
 #   training/regenerate.sh [WORK_DIR]      (about 12 hours on 2 cores)
@@ -134,3 +134,16 @@ python3 train.py detector "$work/data12" "$work/detector6.pt" --init "$work/dete
     --seed $((seed + 19)) --threads 2 --lr 5e-4 --minutes 45
 python3 interpolate.py --detector "$work/detector5.pt" "$work/detector6.pt" 0.5 "$work/detector.pt"
 python3 export.py "$work/detector.pt" "$work/reader.pt" "$here/../models"
+# The corner refiner (refiner.py), on the corners this detector gives 6,000
+# pictures of anprd's renderer (smeared by their travel, as the test set is),
+# 28 minutes on two threads (models/README.md, "Corner refiner").
+cargo build --release --manifest-path "$here/../Cargo.toml" --bin anprd
+anprd="$(dirname "$synth")/anprd"
+"$synth" plates --out "$work/rf1" --count 3000 --seed 20001
+"$synth" plates --out "$work/rf2" --count 3000 --seed 20002
+# The corners are the detector's alone: an earlier refiner must not move them.
+rm -f "$here/../models/refiner.onnx"
+ANPRD_MODELS="$here/../models" python3 refiner.py collect "$work/rf1" "$work/rf2" --out "$work" --anprd "$anprd"
+python3 refiner.py train --data "$work/rf1.npz" "$work/rf2.npz" --out "$work/refiner.pt" \
+    --minutes 28 --batch 96 --threads 2 --seed 1
+python3 refiner.py export --ckpt "$work/refiner.pt" "$here/../models/refiner.onnx"

@@ -1,4 +1,4 @@
-//! The neural plate reader: two small ONNX networks run on the CPU by tract.
+//! The neural plate reader: small ONNX networks run on the CPU by tract.
 //!
 //! 1. **Detector** (`detector.onnx`): the grey frame letterboxed into a
 //!    640×384 input gives, per 4×4 cell, a plate-centre probability, a
@@ -15,6 +15,9 @@
 //!    two lines side by side), and all plates of a frame are read in one run
 //!    (plates read doubtfully once more, from variations of their quads);
 //!    greedy CTC decoding gives the text.
+//! 3. **Refiner** (`refiner.onnx`, optional): a plate the reader is unsure
+//!    of is also read from the corners the refiner finds looking at that
+//!    plate alone (see [`refine`]).
 //!
 //! The contract between the networks and this code (names, shapes, scales)
 //! is written down in `training/nets.py`.
@@ -37,11 +40,14 @@ mod deskew;
 mod gap;
 mod letterbox;
 mod models;
+mod refine;
 mod warp;
 
 use decode::Peak;
 use letterbox::Letterbox;
-pub use models::{DETECTOR_FILE, INSTALLED_MODELS, NeuralModels, READER_FILE, default_models_dir};
+pub use models::{
+    DETECTOR_FILE, INSTALLED_MODELS, NeuralModels, READER_FILE, REFINER_FILE, default_models_dir,
+};
 use warp::Luma;
 
 /// Plate-centre probability a detector peak needs to count as a plate.
@@ -212,6 +218,10 @@ pub struct NeuralRecogniser {
     layout_check: bool,
     /// Reader sureness above which a plate is not read again (see [`SURE_ENOUGH`]).
     sure_enough: f32,
+    /// Whether each plate is also read from the refiner's corners (see
+    /// [`refine`]), when the models have a refiner; its scratch input.
+    refine: bool,
+    refine_input: Vec<f32>,
     /// Said once per engine that a model failed to run.
     warned: bool,
 }
@@ -245,6 +255,8 @@ impl NeuralRecogniser {
             deskew: true,
             layout_check: true,
             sure_enough: SURE_ENOUGH,
+            refine: true,
+            refine_input: Vec::new(),
             warned: false,
         }
     }
@@ -270,6 +282,12 @@ impl NeuralRecogniser {
     /// measuring what it brings.
     pub fn set_layout_check(&mut self, on: bool) {
         self.layout_check = on;
+    }
+
+    /// Turns reading from the refiner's corners off (on by default, when
+    /// the models have a refiner); for measuring what it brings.
+    pub fn set_refine(&mut self, on: bool) {
+        self.refine = on;
     }
 
     /// Changes the sureness that spares a plate its further readings
@@ -305,7 +323,35 @@ impl NeuralRecogniser {
             })
             .collect();
         // The corners are known: no detector error to make up for.
-        self.guarded(frame, |engine, img| engine.read(img, &peaks, &[(0.0, 0.0)]))
+        self.guarded(frame, |engine, img| {
+            engine.read(img, &peaks, &[(0.0, 0.0)], false)
+        })
+    }
+
+    /// Where the refiner (see [`refine`]) puts the corners of a plate found
+    /// at `corners` (frame pixels, clockwise from top left), with its
+    /// probability that the plate has two lines; `None` when the models
+    /// have no refiner, the quad is not a proper one, or the refiner fails.
+    /// For tests and tools; reading uses it by itself.
+    pub fn refine_corners(
+        &mut self,
+        frame: &Frame,
+        corners: [[f32; 2]; 4],
+    ) -> Option<([[f32; 2]; 4], f32)> {
+        let (w, h) = super::luma_size(frame)?;
+        let img = Luma {
+            data: &frame.luma,
+            w,
+            h,
+        };
+        let plan = self.models.refiner.as_ref()?;
+        let peak = Peak {
+            score: 1.0,
+            two_line: 0.0,
+            corners,
+        };
+        let refined = refine::refined(plan, img, &peak, &mut self.refine_input).ok()??;
+        Some((refined.corners, refined.two_line))
     }
 
     /// Runs `step` on a well-formed frame; logs and swallows failures.
@@ -340,11 +386,14 @@ impl NeuralRecogniser {
     /// and, when the reader is not sure of that reading, from the other
     /// variations of its quad in `variants` (see [`READ_VARIANTS`]), keeping
     /// the reading the reader is surest of; most confident plate first.
+    /// With `refine`, a plate the reader is not sure of is also read from
+    /// the refiner's corners (see [`refine`]).
     fn read(
         &mut self,
         img: Luma,
         peaks: &[Peak],
         variants: &[(f32, f32)],
+        refine: bool,
     ) -> Result<Vec<PlateCandidate>> {
         let Some((first, others)) = variants.split_first() else {
             return Ok(Vec::new());
@@ -393,11 +442,40 @@ impl NeuralRecogniser {
         }
         let unsure = unsure(&readings, peaks.len(), self.sure_enough);
         if !unsure.is_empty() && !others.is_empty() {
-            let peaks = &peaks;
-            let more = unsure
-                .iter()
-                .flat_map(|&i| others.iter().map(move |&v| (i, varied(&peaks[i], v))));
-            readings.extend(self.read_batch(img, more)?);
+            // The refiner's quad of an unsure plate is read as plate `n + k`
+            // beside the variations, and kept for the rest when surer.
+            let mut refined: Vec<(usize, Peak)> = Vec::new();
+            if refine && let Some(plan) = &self.models.refiner {
+                for &i in &unsure {
+                    if let Some(r) = refine::refined(plan, img, &peaks[i], &mut self.refine_input)?
+                    {
+                        refined.push((i, r));
+                    }
+                }
+            }
+            let more = {
+                let peaks = &peaks;
+                let variations = unsure
+                    .iter()
+                    .flat_map(|&i| others.iter().map(move |&v| (i, varied(&peaks[i], v))));
+                let refined =
+                    (refined.iter().enumerate()).map(|(k, (_, r))| (n + k, varied(r, *first)));
+                self.read_batch(
+                    img,
+                    variations.chain(refined).collect::<Vec<_>>().into_iter(),
+                )?
+            };
+            readings.extend(more);
+            for (k, (i, peak)) in refined.iter().enumerate() {
+                if surest_of(&readings, n + k) > surest_of(&readings, *i) {
+                    peaks[*i] = peak.clone();
+                }
+            }
+            for (owner, _) in &mut readings {
+                if let Some((plate, _)) = owner.checked_sub(n).and_then(|k| refined.get(k)) {
+                    *owner = *plate;
+                }
+            }
         }
         let mut plates: Vec<PlateCandidate> = surest(readings.into_iter(), peaks.len())
             .into_iter()
@@ -1046,7 +1124,7 @@ impl NeuralRecogniser {
                     peak.corners = deskew::deskewed(img, &peak.corners, &mut engine.skew_grid);
                 }
             }
-            engine.read(img, &peaks, &READ_VARIANTS)
+            engine.read(img, &peaks, &READ_VARIANTS, engine.refine)
         })
     }
 }

@@ -1,5 +1,6 @@
-//! Loading the two models: read, checked against the contract, optimised
-//! for this machine, once per process.
+//! Loading the models (detector, reader and the optional corner refiner):
+//! read, checked against the contract, optimised for this machine, once per
+//! process.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -9,6 +10,7 @@ use anyhow::{Context as _, Result, bail};
 use tract_onnx::prelude::*;
 
 use super::decode::MAP_CHANNELS;
+use super::refine::{REFINE_H, REFINE_OUTPUTS, REFINE_W};
 use super::{
     DET_H, DET_W, READ_CLASSES, READ_COLUMNS, READ_H, READ_W, REGION_INPUTS, ZOOM_H, ZOOM_W,
 };
@@ -16,6 +18,8 @@ use super::{
 /// File names in a model directory.
 pub const DETECTOR_FILE: &str = "detector.onnx";
 pub const READER_FILE: &str = "reader.onnx";
+/// The corner refiner: optional, used when the directory has one.
+pub const REFINER_FILE: &str = "refiner.onnx";
 /// Where the Debian package installs the models.
 pub const INSTALLED_MODELS: &str = "/usr/share/anprd/models";
 
@@ -33,7 +37,7 @@ pub fn default_models_dir() -> PathBuf {
     }
 }
 
-/// Both networks, optimised for this machine; shared by all recognisers.
+/// The networks, optimised for this machine; shared by all recognisers.
 pub struct NeuralModels {
     pub(super) detector: Plan,
     /// The same detector for a close-up around one plate (ZOOM_W×ZOOM_H).
@@ -48,6 +52,8 @@ pub struct NeuralModels {
     pub(super) reader: Plan,
     /// The reader for a batch of exactly one plate.
     pub(super) reader_one: Plan,
+    /// The corner refiner (see `super::refine`), when the directory has one.
+    pub(super) refiner: Option<Plan>,
     version: String,
     dir: PathBuf,
     load_time: Duration,
@@ -64,9 +70,10 @@ impl std::fmt::Debug for NeuralModels {
 }
 
 impl NeuralModels {
-    /// Loads `dir`/detector.onnx and `dir`/reader.onnx, checks them against
-    /// the contract and optimises them; records the version for health and
-    /// status. Errors name the file at fault.
+    /// Loads `dir`/detector.onnx, `dir`/reader.onnx and, when there is one,
+    /// `dir`/refiner.onnx, checks them against the contract and optimises
+    /// them; records the version for health and status. Errors name the
+    /// file at fault.
     pub fn load(dir: &Path) -> Result<Arc<NeuralModels>> {
         let t = Instant::now();
         let det_path = dir.join(DETECTOR_FILE);
@@ -79,13 +86,16 @@ impl NeuralModels {
         // built on threads of their own while this one loads the reader:
         // loading is what a start waits for.
         let detector_at = |size| detector_plan(&det_bytes, &det_path, size);
-        let (detector, zoom, reader) = std::thread::scope(|s| {
+        let (detector, zoom, reader, refiner) = std::thread::scope(|s| {
             let build = |size| {
                 std::thread::Builder::new()
                     .name("anprd-load".into())
                     .spawn_scoped(s, move || detector_at(size))
             };
             let (detector, zoom) = (build((DET_W, DET_H)), build((ZOOM_W, ZOOM_H)));
+            let refiner = std::thread::Builder::new()
+                .name("anprd-load".into())
+                .spawn_scoped(s, || load_refiner(dir));
             let reader = load_reader(dir);
             let joined = |built: std::io::Result<std::thread::ScopedJoinHandle<'_, _>>| {
                 let handle = built.context("cannot start a thread to optimise the detector")?;
@@ -93,11 +103,25 @@ impl NeuralModels {
                     .join()
                     .unwrap_or_else(|_| bail!("{}: optimising it panicked", det_path.display()))
             };
-            (joined(detector), joined(zoom), reader)
+            let refiner = refiner
+                .context("cannot start a thread to load the refiner")
+                .and_then(|handle| {
+                    handle.join().unwrap_or_else(|_| {
+                        bail!("{}: loading it panicked", dir.join(REFINER_FILE).display())
+                    })
+                });
+            (joined(detector), joined(zoom), reader, refiner)
         });
         let (detector, zoom) = (detector?, zoom?);
         let (reader, reader_one, read_bytes) = reader?;
-        let version = format!("nn-{:012x}", fnv1a(&[&det_bytes, &read_bytes]) >> 16);
+        let (refiner, refine_bytes) = match refiner? {
+            Some((plan, bytes)) => (Some(plan), bytes),
+            None => (None, Vec::new()),
+        };
+        let version = format!(
+            "nn-{:012x}",
+            fnv1a(&[&det_bytes, &read_bytes, &refine_bytes]) >> 16
+        );
         crate::status::set_model_version(&version);
         let models = NeuralModels {
             detector,
@@ -107,6 +131,7 @@ impl NeuralModels {
             det_path,
             reader,
             reader_one,
+            refiner,
             version,
             dir: dir.to_path_buf(),
             load_time: t.elapsed(),
@@ -195,6 +220,18 @@ fn load_reader(dir: &Path) -> Result<(Plan, Plan, Vec<u8>)> {
     Ok((reader, reader_one, read_bytes))
 }
 
+/// The corner refiner in `dir` and its file's bytes, or `None` when `dir`
+/// has none (a model pair from before it).
+fn load_refiner(dir: &Path) -> Result<Option<(Plan, Vec<u8>)>> {
+    let path = dir.join(REFINER_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let (plan, bytes) = load_plan(&path, |_| Ok(f32::fact([1, 1, REFINE_H, REFINE_W]).into()))?;
+    check_output(&plan, &path, &[1, REFINE_OUTPUTS])?;
+    Ok(Some((plan, bytes)))
+}
+
 /// Reads, parses and optimises one model; also returns the file's bytes.
 fn load_plan(
     path: &Path,
@@ -234,7 +271,7 @@ fn check_output(plan: &Plan, path: &Path, want: &[usize]) -> Result<()> {
     let shape: Option<Vec<usize>> = fact.shape.as_concrete().map(<[usize]>::to_vec);
     if shape.as_deref() != Some(want) {
         bail!(
-            "{}: output is {:?}, not {want:?}; is it a detector model (training/nets.py)?",
+            "{}: output is {:?}, not {want:?}; is it the model its name says (training/)?",
             path.display(),
             fact.shape
         );
