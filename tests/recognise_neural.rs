@@ -67,6 +67,25 @@ fn small_plate(
     (img.to_frame(seed, 0), cx, cy)
 }
 
+/// A road scene `w`×`h` with `vehicle`'s plate where `p` places it, and
+/// the plate's true corners.
+fn drawn(
+    (w, h): (u32, u32),
+    seed: u64,
+    vehicle: &Vehicle,
+    p: &PlatePlacement,
+) -> (Frame, [[f32; 2]; 4]) {
+    let mut img = Scene::new(w, h, seed).background().clone();
+    draw_vehicle(&mut img, vehicle, p).unwrap();
+    let truth = [
+        [p.x, p.y],
+        [p.x + p.width, p.y],
+        [p.x + p.width, p.y + p.height],
+        [p.x, p.y + p.height],
+    ];
+    (img.to_frame(seed, 0), truth)
+}
+
 /// Whether one of `plates` has (`cx`, `cy`) inside its box.
 fn read_at(plates: &[PlateCandidate], cx: f32, cy: f32) -> bool {
     plates.iter().any(|c| {
@@ -432,15 +451,7 @@ fn small_plates_get_their_corners_from_a_close_up() {
             let v = random_vehicle(&mut rng);
             let cx = rng.range(0.2, 0.8) * w as f32;
             let p = PlatePlacement::centred(cx, 0.6 * h as f32, 70.0);
-            let mut img = Scene::new(w, h, seed).background().clone();
-            draw_vehicle(&mut img, &v, &p).unwrap();
-            let f = img.to_frame(seed, 0);
-            let truth = [
-                [p.x, p.y],
-                [p.x + p.width, p.y],
-                [p.x + p.width, p.y + p.height],
-                [p.x, p.y + p.height],
-            ];
+            let (f, truth) = drawn((w, h), seed, &v, &p);
             let plates = engine.recognise(&f);
             check(&f, &plates);
             let Some(found) = plates.iter().find(|c| {
@@ -850,15 +861,7 @@ fn the_refiner_brings_displaced_corners_back_to_the_plate() {
                 width,
             )
         };
-        let mut img = Scene::new(w, h, seed).background().clone();
-        draw_vehicle(&mut img, &v, &p).unwrap();
-        let f = img.to_frame(seed, 0);
-        let truth = [
-            [p.x, p.y],
-            [p.x + p.width, p.y],
-            [p.x + p.width, p.y + p.height],
-            [p.x, p.y + p.height],
-        ];
+        let (f, truth) = drawn((w, h), seed, &v, &p);
         let [tl, tr, br, bl] = truth;
         let off = if two_line {
             [tl, tr, lerp(tr, br, 0.5), lerp(tl, bl, 0.5)]

@@ -276,7 +276,7 @@ def train(args):
         e, b = torch.cat(errs), torch.cat(base)
         return float(b.mean()), float(e.mean()), 100 * float((e < b).float().mean())
 
-    print("held out, mean corner error / plate width: detector %.4f, refined %.4f (%.0f %% better)" % evaluate(), flush=True)
+    print("held out, mean corner error / plate width: detector %.4f, refined %.4f (%.0f %% of plates closer)" % evaluate(), flush=True)
     began, step = time.time(), 0
     sched_total = args.minutes * 60
     while time.time() - began < sched_total:
@@ -291,8 +291,8 @@ def train(args):
         step += 1
         if step % 500 == 0:
             print(f"step {step} {time.time() - began:.0f}s loss {loss.item():.5f}; held out: "
-                  "detector %.4f refined %.4f (%.0f %% better)" % evaluate(), flush=True)
-    print(f"{step} steps; held out: detector %.4f refined %.4f (%.0f %% better)" % evaluate(), flush=True)
+                  "detector %.4f refined %.4f (%.0f %% of plates closer)" % evaluate(), flush=True)
+    print(f"{step} steps; held out: detector %.4f refined %.4f (%.0f %% of plates closer)" % evaluate(), flush=True)
     torch.save({"model": net.state_dict(), "steps": step, "seed": args.seed}, args.out)
 
 

@@ -1327,7 +1327,7 @@ mod tests {
         };
         // Read only from a window 30 % taller than the plate.
         let reads = engine
-            .read(luma, std::slice::from_ref(&plate), &[(0.3, 0.0)])
+            .read(luma, std::slice::from_ref(&plate), &[(0.3, 0.0)], false)
             .unwrap();
         assert_eq!(reads.len(), 1, "{reads:?}");
         assert_eq!(reads[0].text, "AB12CDE");
