@@ -17,7 +17,7 @@
 //!    greedy CTC decoding gives the text.
 //! 3. **Refiner** (`refiner.onnx`, optional): a plate the reader is unsure
 //!    of is also read from the corners the refiner finds looking at that
-//!    plate alone (see [`refine`]).
+//!    plate alone (`neural/refine.rs`).
 //!
 //! The contract between the networks and this code (names, shapes, scales)
 //! is written down in `training/nets.py`.
@@ -328,7 +328,7 @@ impl NeuralRecogniser {
         })
     }
 
-    /// Where the refiner (see [`refine`]) puts the corners of a plate found
+    /// Where the refiner (`neural/refine.rs`) puts the corners of a plate found
     /// at `corners` (frame pixels, clockwise from top left), with its
     /// probability that the plate has two lines; `None` when the models
     /// have no refiner, the quad is not a proper one, or the refiner fails.
