@@ -102,7 +102,8 @@ pub struct RecogniseConfig {
     #[serde(default)]
     pub engine: crate::recognise::EngineKind,
     /// Directory holding the neural engine's detector.onnx and reader.onnx
-    /// (and refiner.onnx, when it has one); by default /usr/share/anprd/models (see `recognise::neural`).
+    /// (and refiner.onnx, when it has one); by default
+    /// /usr/share/anprd/models (see `recognise::neural`).
     #[serde(default)]
     pub models: Option<PathBuf>,
 }

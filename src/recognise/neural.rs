@@ -453,19 +453,13 @@ impl NeuralRecogniser {
                     }
                 }
             }
-            let more = {
-                let peaks = &peaks;
-                let variations = unsure
-                    .iter()
-                    .flat_map(|&i| others.iter().map(move |&v| (i, varied(&peaks[i], v))));
-                let refined =
-                    (refined.iter().enumerate()).map(|(k, (_, r))| (n + k, varied(r, *first)));
-                self.read_batch(
-                    img,
-                    variations.chain(refined).collect::<Vec<_>>().into_iter(),
-                )?
-            };
-            readings.extend(more);
+            let peaks_now = &peaks;
+            let variations = unsure
+                .iter()
+                .flat_map(|&i| others.iter().map(move |&v| (i, varied(&peaks_now[i], v))));
+            let from_refined =
+                (refined.iter().enumerate()).map(|(k, (_, r))| (n + k, varied(r, *first)));
+            readings.extend(self.read_batch(img, variations.chain(from_refined))?);
             for (k, (i, peak)) in refined.iter().enumerate() {
                 if surest_of(&readings, n + k) > surest_of(&readings, *i) {
                     peaks[*i] = peak.clone();
