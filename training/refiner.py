@@ -152,6 +152,11 @@ def centre_in(q, box):
     return x <= c[0] <= x + w and y <= c[1] <= y + h
 
 
+# The models `collect` and `apply` take the detector's corners from: without a
+# refiner, or the corners would already be refined.
+MODELS = os.environ.get("ANPRD_MODELS", "models")
+
+
 def detect(anprd, directory):
     """Detector quads per file: `anprd recognise --json --as-frame --no-rules`."""
     out = subprocess.run(
@@ -163,9 +168,6 @@ def detect(anprd, directory):
         d = json.loads(line)
         found[os.path.basename(d["image"])] = [p["corners"] for p in d["plates"]]
     return found
-
-
-MODELS = os.environ.get("ANPRD_MODELS", "models")
 
 
 def collect(args):
@@ -202,7 +204,7 @@ def jittered(truth, rng):
     cut = torch.where(top, torch.zeros(b), torch.full((b,), 0.5))
     for i, (u, v) in enumerate([(0, 0), (1, 0), (1, 1), (0, 1)]):
         vv = torch.where(half, cut + 0.5 * v, torch.full((b,), float(v)))
-        q[:, i] = tl + right * u + down[:, :] * vv[:, None]
+        q[:, i] = tl + right * u + down * vv[:, None]
     # Whole-quad shift, scale, then each corner on its own.
     def n(scale):
         return torch.randn(b, 1, generator=rng) * scale
@@ -257,7 +259,8 @@ def train(args):
         x = ((x - 128) * gain + 128 + torch.randn(k, 1, 1, 1, generator=rng) * 15).clamp(0, 255)
         corners, two_logit = net(x)
         target = to_unit(quads, truth[idx]).reshape(k, 8)
-        # Errors in the grown quad's unit square weigh x by its width, y by its height.
+        # Corners in the grown quad's unit square: an error in x counts as a
+        # share of the grown width, in y of the grown height.
         return F.smooth_l1_loss(corners, target, beta=0.01) + 0.1 * F.binary_cross_entropy_with_logits(two_logit, two[idx])
 
     def evaluate():

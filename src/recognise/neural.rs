@@ -218,8 +218,9 @@ pub struct NeuralRecogniser {
     layout_check: bool,
     /// Reader sureness above which a plate is not read again (see [`SURE_ENOUGH`]).
     sure_enough: f32,
-    /// Whether each plate is also read from the refiner's corners (see
-    /// [`refine`]), when the models have a refiner; its scratch input.
+    /// Whether a plate the reader is unsure of is also read from the
+    /// refiner's corners (see [`refine`]), when the models have a refiner;
+    /// its scratch input.
     refine: bool,
     refine_input: Vec<f32>,
     /// Said once per engine that a model failed to run.
