@@ -7,7 +7,8 @@ precision"). The detector finds corners on a coarse grid across a whole frame;
 a second look at the plate alone, rectified and at a fixed scale, can place
 them more finely.
 
-    refiner.py collect DIR...            # runs `anprd recognise --json` on anprd-synth output
+    refiner.py scenes DIR --seed S --count N   # gen.py's scenes (US, Brazilian, European plates too) as pictures
+    refiner.py collect DIR...            # runs `anprd recognise --json` on anprd-synth or `scenes` output
     refiner.py train --data D1.npz ... --minutes M --out refiner.pt
     refiner.py apply --ckpt refiner.pt DIR OUT   # detector quads refined, as labels.jsonl
     refiner.py export --ckpt refiner.pt models/refiner.onnx
@@ -192,6 +193,55 @@ def collect(args):
         print(f"{directory}: {len(patches)} plates, {found_n} detected -> {out}", flush=True)
 
 
+# Plates narrower than this in a `scenes` picture are left out: upscaled to
+# PATCH_PLATE they show too little to place corners on.
+SCENE_MIN_W = 40.0
+
+
+def scene_block(args):
+    import random
+
+    import synth
+
+    seed, n, first = args
+    synth.US_SCENIC = synth.EU_SEPARATORS = synth.EU_EMBLEMS = True
+    rng = random.Random(seed)
+    out = []
+    for k in range(n):
+        img, plates = synth.detector_sample(rng)
+        labels = []
+        for corners, two in plates:
+            box = quad_box(corners)
+            if box[2] >= SCENE_MIN_W:
+                labels.append({"box": box, "corners": [list(map(float, c)) for c in corners], "two_line": bool(two)})
+        if labels:
+            out.append((f"scene-{first + k:05}.png", img, labels))
+    return out
+
+
+def scenes(args):
+    """gen.py's detector scenes (UK, European, US and Brazilian-like plates, as
+    `gen.py --us-scenic --eu-separators --eu-emblems` draws them) written as
+    pictures with an anprd-synth-like labels.jsonl, one line per plate, for
+    `collect`: the refiner then sees plates other than anprd's UK ones."""
+    import multiprocessing as mp
+
+    from PIL import Image
+
+    os.makedirs(args.dir, exist_ok=True)
+    blocks = [(args.seed * 1_000_003 + i, min(100, args.count - i * 100), i * 100)
+              for i in range((args.count + 99) // 100)]
+    plates = 0
+    with mp.Pool(args.jobs) as pool, open(os.path.join(args.dir, "labels.jsonl"), "w") as labels:
+        for block in pool.imap(scene_block, blocks):
+            for name, img, labs in block:
+                Image.fromarray(img).save(os.path.join(args.dir, name))
+                for lab in labs:
+                    labels.write(json.dumps(dict(lab, file=name)) + "\n")
+                    plates += 1
+    print(f"{args.dir}: {plates} plates at least {SCENE_MIN_W:.0f} px wide", flush=True)
+
+
 def jittered(truth, rng):
     """Quads as the detector errs, from the true ones (patch pixels)."""
     b = truth.shape[0]
@@ -352,6 +402,11 @@ def export(args):
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
+    sc = sub.add_parser("scenes")
+    sc.add_argument("dir")
+    sc.add_argument("--seed", type=int, required=True)
+    sc.add_argument("--count", type=int, default=4000)
+    sc.add_argument("--jobs", type=int, default=os.cpu_count())
     c = sub.add_parser("collect")
     c.add_argument("dirs", nargs="+")
     c.add_argument("--out", required=True)
@@ -375,7 +430,7 @@ def main():
     e.add_argument("--ckpt", required=True)
     e.add_argument("out")
     args = ap.parse_args()
-    {"collect": collect, "train": train, "apply": apply, "export": export}[args.cmd](args)
+    {"scenes": scenes, "collect": collect, "train": train, "apply": apply, "export": export}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -135,15 +135,19 @@ python3 train.py detector "$work/data12" "$work/detector6.pt" --init "$work/dete
 python3 interpolate.py --detector "$work/detector5.pt" "$work/detector6.pt" 0.5 "$work/detector.pt"
 python3 export.py "$work/detector.pt" "$work/reader.pt" "$here/../models"
 # The corner refiner (refiner.py), on the corners this detector gives 6,000
-# pictures of anprd's renderer (smeared by their travel, as the test set is),
-# 28 minutes on two threads (models/README.md, "Corner refiner").
+# pictures of anprd's renderer (smeared by their travel, as the test set is)
+# and 8,400 of gen.py's scenes (US, Brazilian and European plates too),
+# 34 minutes on two threads (models/README.md, "Corner refiner on every
+# country's plates").
 cargo build --release --manifest-path "$here/../Cargo.toml" --bin anprd
 anprd="$(dirname "$synth")/anprd"
 "$synth" plates --out "$work/rf1" --count 3000 --seed 20001
 "$synth" plates --out "$work/rf2" --count 3000 --seed 20002
+python3 refiner.py scenes "$work/sc1" --seed 30001 --count 4200
+python3 refiner.py scenes "$work/sc2" --seed 30002 --count 4200
 # The corners are the detector's alone: an earlier refiner must not move them.
 rm -f "$here/../models/refiner.onnx"
-ANPRD_MODELS="$here/../models" python3 refiner.py collect "$work/rf1" "$work/rf2" --out "$work" --anprd "$anprd"
-python3 refiner.py train --data "$work/rf1.npz" "$work/rf2.npz" --out "$work/refiner.pt" \
-    --minutes 28 --batch 96 --threads 2 --seed 1
+ANPRD_MODELS="$here/../models" python3 refiner.py collect "$work/rf1" "$work/rf2" "$work/sc1" "$work/sc2" --out "$work" --anprd "$anprd"
+python3 refiner.py train --data "$work/rf1.npz" "$work/rf2.npz" "$work/sc1.npz" "$work/sc2.npz" --out "$work/refiner.pt" \
+    --minutes 34 --batch 96 --threads 2 --seed 1
 python3 refiner.py export --ckpt "$work/refiner.pt" "$here/../models/refiner.onnx"
