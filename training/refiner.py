@@ -228,9 +228,12 @@ def scenes(args):
 
     from PIL import Image
 
+    import gen
+
     os.makedirs(args.dir, exist_ok=True)
-    blocks = [(args.seed * 1_000_003 + i, min(100, args.count - i * 100), i * 100)
-              for i in range((args.count + 99) // 100)]
+    # gen.py's blocks of 100, each from its own seed: the pictures do not
+    # depend on the worker count. Each block is given its first picture's number.
+    blocks = [(seed, n, i * 100) for i, (seed, n) in enumerate(gen.blocks(args.seed, 0, args.count))]
     plates = 0
     with mp.Pool(args.jobs) as pool, open(os.path.join(args.dir, "labels.jsonl"), "w") as labels:
         for block in pool.imap(scene_block, blocks):
