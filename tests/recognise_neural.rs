@@ -755,6 +755,57 @@ fn plates_given_the_wrong_layout_are_also_read_the_other_way() {
     );
 }
 
+#[test]
+fn a_two_line_plate_boxed_around_its_upper_line_is_read_whole() {
+    // The detector boxes some large, turned two-line plates around their
+    // upper line alone, which then reads as a short mark (`GX27` of
+    // `GX27 GXU`). Such a reading is tried again from the quad grown down to
+    // a two-line plate's.
+    use anprd::plate::sample::{MotionBlur, generate};
+    let mut rng = SplitMix64::new(89);
+    let mut square = Vec::new();
+    while square.len() < 8 {
+        let s = generate(&mut rng, 1280, 720, MotionBlur::Travel);
+        if s.two_line && s.width_px >= 100.0 {
+            square.push(s);
+        }
+    }
+    let mut engine = NeuralRecogniser::new(models());
+    let mut read = |layout_check: bool| {
+        engine.set_layout_check(layout_check);
+        let mut whole = 0;
+        for s in &square {
+            let f = frame(s.image.width, s.image.height, s.image.data.clone());
+            // The upper half of the plate, given as one line.
+            let [tl, tr, br, bl] = s.corners;
+            let half = |top: [f32; 2], bottom: [f32; 2]| {
+                [(top[0] + bottom[0]) / 2.0, (top[1] + bottom[1]) / 2.0]
+            };
+            let upper = [tl, tr, half(tr, br), half(tl, bl)];
+            let plates = engine.read_quads(&f, &[(upper, false)]);
+            check_fields(&f, &plates);
+            if plates.first().is_some_and(|p| p.text == s.text) {
+                whole += 1;
+                // Its box is the whole plate's, not its upper line's.
+                let [_, y, _, h] = plates[0].plate_box;
+                let [_, sy, _, sh] = s.plate_box;
+                let bottom = |y: u32, h: u32| (y + h) as f32;
+                assert!(
+                    (bottom(y, h) - bottom(sy, sh)).abs() < 0.2 * sh as f32,
+                    "{}: box {:?} against {:?}",
+                    s.text,
+                    plates[0].plate_box,
+                    s.plate_box
+                );
+            }
+        }
+        whole
+    };
+    let (off, on) = (read(false), read(true));
+    eprintln!("of 8 two-line plates given their upper half, {off} read whole, {on} with the check");
+    assert!(on >= 7 && on >= off + 4, "{on} vs {off}");
+}
+
 /// `img` cut to `[x0, y0, x1, y1)`, as a frame.
 fn cut(img: &anprd::plate::RgbImage, [x0, y0, x1, y1]: [u32; 4]) -> Frame {
     let mut data = Vec::with_capacity(((x1 - x0) * (y1 - y0) * 3) as usize);
