@@ -481,7 +481,7 @@ impl NeuralRecogniser {
         if !quads.is_empty() {
             readings.extend(self.read_batch(img, quads.into_iter())?);
             for (k, upper) in &short {
-                rank_lower_lines(&mut readings, again[*k].0, n + k, upper, self.sure_enough);
+                rank_lower_lines(&mut readings, n, &again, *k, upper, self.sure_enough);
             }
             adopt_surest(&mut readings, &mut peaks, &again);
         }
@@ -998,22 +998,34 @@ fn with_lower_line(peak: &Peak) -> Peak {
     varied(&two, (1.0, 0.25))
 }
 
-/// Ranks the readings in `readings` of plate `grown` (a quad of plate `plate`
-/// grown down to a two-line plate's: see [`UPPER_LINE_CHARS`]) that keep
-/// `upper`, the short reading, as their upper line and add a lower line, at
-/// least `sure_enough` sure, above every reading of `plate`: the short
-/// reading never saw the lower line, so how sure it is says nothing about
-/// whether there is one (a clear upper line alone reads 1.0 sure).
+/// Ranks the readings in `readings` of `alternatives[grown]` (read as plate
+/// `n + grown`: a plate's quad grown down to a two-line plate's, see
+/// [`UPPER_LINE_CHARS`]) that keep `upper`, the short reading, as their upper
+/// line and add a lower line, at least `sure_enough` sure, above every other
+/// reading of that plate, from its own quads or its other alternatives: the
+/// short reading never saw the lower line, so how sure it is says nothing
+/// about whether there is one (a clear upper line alone reads 1.0 sure).
 fn rank_lower_lines(
     readings: &mut [(usize, (f32, PlateCandidate))],
-    plate: usize,
+    n: usize,
+    alternatives: &[(usize, Peak)],
     grown: usize,
     upper: &str,
     sure_enough: f32,
 ) {
-    let above = surest_of(readings, plate).next_up();
+    let Some(&(plate, _)) = alternatives.get(grown) else {
+        return;
+    };
+    let of_plate = |owner: usize| match owner.checked_sub(n) {
+        None => owner == plate,
+        Some(k) => k != grown && alternatives.get(k).is_some_and(|(p, _)| *p == plate),
+    };
+    let above = (readings.iter().filter(|(owner, _)| of_plate(*owner)))
+        .map(|(_, (sureness, _))| *sureness)
+        .fold(f32::NEG_INFINITY, f32::max)
+        .next_up();
     for (owner, (sureness, cand)) in readings.iter_mut() {
-        if *owner == grown
+        if *owner == n + grown
             && *sureness >= sure_enough
             && cand.text.len() > upper.len()
             && cand.text.starts_with(upper)
@@ -1300,6 +1312,47 @@ mod tests {
             );
         }
         assert_eq!(grown.score, 0.9);
+    }
+
+    #[test]
+    fn a_grown_reading_that_adds_a_lower_line_outranks_a_sure_short_one() {
+        let read = |text: &str| PlateCandidate {
+            text: text.into(),
+            confidence: 0.9,
+            char_confidence: vec![0.9; text.len()],
+            char_at: Vec::new(),
+            plate_box: [0, 0, 10, 10],
+            corners: [[0.0; 2]; 4],
+            format: None,
+        };
+        let quad = peak(0.9, [[0.0, 0.0], [10.0, 0.0], [10.0, 5.0], [0.0, 5.0]]);
+        // Two plates; plate 0's alternatives: a refined quad (read as plate
+        // 2) and its grown quad (plate 3); plate 1's grown quad (plate 4).
+        let alternatives = [(0, quad.clone()), (0, quad.clone()), (1, quad)];
+        let mut readings = vec![
+            (0, (1.0, read("AB12"))),
+            (2, (1.0, read("AB12"))),
+            (3, (0.97, read("AB12CDE"))),
+            (3, (0.99, read("XY12CDE"))),
+            (1, (0.8, read("CD34"))),
+            (4, (0.9, read("CD34EFG"))),
+        ];
+        let before = readings.clone();
+        rank_lower_lines(&mut readings, 2, &alternatives, 1, "AB12", 0.95);
+        rank_lower_lines(&mut readings, 2, &alternatives, 2, "CD34", 0.95);
+        // Above both sure readings of plate 0's upper line, from its own
+        // quad and from its refined one.
+        assert!(readings[2].1.0 > 1.0);
+        assert_eq!(readings[0].1.0, 1.0);
+        assert_eq!(readings[1].1.0, 1.0);
+        // Not a reading that changes the upper line, nor one under 0.95.
+        assert_eq!(readings[3].1.0, before[3].1.0);
+        assert_eq!(readings[5].1.0, before[5].1.0);
+        let mut peaks = vec![peak(0.9, [[0.0; 2]; 4]); 2];
+        adopt_surest(&mut readings, &mut peaks, &alternatives);
+        let kept = surest(readings.into_iter(), 2);
+        assert_eq!(kept[0].1.text, "AB12CDE");
+        assert_eq!(kept[1].1.text, "CD34EFG", "surer by itself");
     }
 
     #[test]
