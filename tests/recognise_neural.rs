@@ -14,8 +14,8 @@ use anprd::capture::Frame;
 use anprd::plate::scene::{PlatePlacement, Scene, Vehicle, draw_vehicle, random_body};
 use anprd::plate::{PlateStyle, SplitMix64, random_vrm};
 use anprd::recognise::neural::{
-    DETECTOR_FILE, MAX_PLATES, NeuralModels, NeuralRecogniser, READER_FILE, REFINER_FILE,
-    default_models_dir,
+    DETECTOR_FILE, MAX_PLATES, NeuralModels, NeuralRecogniser, READER_FILE, REFINE_PASSES,
+    REFINER_FILE, default_models_dir,
 };
 use anprd::recognise::{EngineKind, Engines, PlateCandidate, Recogniser};
 
@@ -922,7 +922,10 @@ fn the_refiner_brings_displaced_corners_back_to_the_plate() {
             [tl, lerp(tl, tr, 0.9), lerp(bl, br, 0.9), bl]
         };
         let (refined, two_prob) = engine
-            .refine_corners(&f, off)
+            .refine_corners(&f, off, 1)
+            .expect("models/ has a refiner");
+        let (passed, _) = engine
+            .refine_corners(&f, off, REFINE_PASSES)
             .expect("models/ has a refiner");
         let error = |q: &[[f32; 2]; 4]| {
             q.iter()
@@ -933,22 +936,30 @@ fn the_refiner_brings_displaced_corners_back_to_the_plate() {
                 / width
         };
         let kind = if two_line { &mut two } else { &mut one };
-        kind.push((error(&off), error(&refined), two_prob));
+        kind.push((error(&off), error(&refined), two_prob, error(&passed)));
     }
-    let mean = |v: &[(f32, f32, f32)], pick: fn(&(f32, f32, f32)) -> f32| {
-        v.iter().map(pick).sum::<f32>() / v.len() as f32
-    };
+    type Errors = (f32, f32, f32, f32);
+    let mean =
+        |v: &[Errors], pick: fn(&Errors) -> f32| v.iter().map(pick).sum::<f32>() / v.len() as f32;
     for (name, kind, is_two) in [("one-line", &one, false), ("two-line", &two, true)] {
         let (before, after) = (mean(kind, |e| e.0), mean(kind, |e| e.1));
+        let passed = mean(kind, |e| e.3);
         let laid_right = kind.iter().filter(|e| (e.2 > 0.5) == is_two).count();
         eprintln!(
-            "{name}: mean corner error {before:.3} of the plate's width displaced, {after:.3} refined; \
-             layout right for {laid_right} of {}",
+            "{name}: mean corner error {before:.3} of the plate's width displaced, {after:.3} refined, \
+             {passed:.3} after {REFINE_PASSES} passes; layout right for {laid_right} of {}",
             kind.len()
         );
         assert!(
             after < 0.4 * before,
             "{name}: {after} refined, {before} displaced"
+        );
+        // Each pass starts from a quad nearer the plate than the last: four
+        // passes more than halved one pass's error (one-line 0.008 → 0.003
+        // of the width, two-line 0.039 → 0.017, 2026-12-07).
+        assert!(
+            passed < 0.75 * after,
+            "{name}: {passed} after {REFINE_PASSES} passes, {after} after one"
         );
         assert!(
             laid_right + 1 >= kind.len(),
@@ -968,6 +979,6 @@ fn the_refiner_brings_displaced_corners_back_to_the_plate() {
         [780.0, 440.0],
         [600.0, 440.0],
     ];
-    assert!(engine.refine_corners(&f, quad).is_some());
-    assert!(older.refine_corners(&f, quad).is_none());
+    assert!(engine.refine_corners(&f, quad, 1).is_some());
+    assert!(older.refine_corners(&f, quad, 1).is_none());
 }

@@ -16,8 +16,9 @@
 //!    (plates read doubtfully once more, from variations of their quads);
 //!    greedy CTC decoding gives the text.
 //! 3. **Refiner** (`refiner.onnx`, optional): a plate the reader is unsure
-//!    of is also read from the corners the refiner finds looking at that
-//!    plate alone (`neural/refine.rs`).
+//!    of, and every two-line plate, is also read from the corners the
+//!    refiner finds looking at that plate alone, pass after pass
+//!    (`neural/refine.rs`).
 //!
 //! The contract between the networks and this code (names, shapes, scales)
 //! is written down in `training/nets.py`.
@@ -54,6 +55,7 @@ use warp::Luma;
 pub const DETECT_THRESHOLD: f32 = 0.3;
 /// Most plates read in one frame.
 pub const MAX_PLATES: usize = 8;
+pub use refine::PASSES as REFINE_PASSES;
 /// A peak below [`DETECT_THRESHOLD`] but above this is a plate only if a
 /// close-up of it (see [`ZOOM_W`]) finds one there above the threshold. In
 /// real photographs plates often peak weakly in the whole-frame look while
@@ -340,15 +342,17 @@ impl NeuralRecogniser {
         })
     }
 
-    /// Where the refiner (`neural/refine.rs`) puts the corners of a plate found
-    /// at `corners` (frame pixels, clockwise from top left), with its
-    /// probability that the plate has two lines; `None` when the models
-    /// have no refiner, the quad is not a proper one, or the refiner fails.
-    /// For tests and tools; reading uses it by itself.
+    /// Where `passes` passes of the refiner (`neural/refine.rs`) put the
+    /// corners of a plate found at `corners` (frame pixels, clockwise from top
+    /// left), with its probability that the plate has two lines; `None` when
+    /// the models have no refiner, the quad is not a proper one, or the
+    /// refiner fails. For tests and tools; reading uses it by itself, with
+    /// [`REFINE_PASSES`] passes.
     pub fn refine_corners(
         &mut self,
         frame: &Frame,
         corners: [[f32; 2]; 4],
+        passes: usize,
     ) -> Option<([[f32; 2]; 4], f32)> {
         let (w, h) = super::luma_size(frame)?;
         let img = Luma {
@@ -362,8 +366,10 @@ impl NeuralRecogniser {
             two_line: 0.0,
             corners,
         };
-        let refined = refine::refined(plan, img, &peak, &mut self.refine_input).ok()??;
-        Some((refined.corners, refined.two_line))
+        let mut found =
+            refine::refinements(plan, img, &peak, passes, &mut self.refine_input).ok()?;
+        let last = found.pop()?;
+        Some((last.corners, last.two_line))
     }
 
     /// Runs `step` on a well-formed frame; logs and swallows failures.
@@ -398,10 +404,11 @@ impl NeuralRecogniser {
     /// and, when the reader is not sure of that reading, from the other
     /// variations of its quad in `variants` (see [`READ_VARIANTS`]), keeping
     /// the reading the reader is surest of; most confident plate first.
-    /// With `refine`, a plate the reader is not sure of is also read from
-    /// the refiner's corners (see [`refine`]). With the layout check, a
-    /// short reading from a squarish one-line quad is also read as the upper
-    /// line of a two-line plate (see [`UPPER_LINE_CHARS`]).
+    /// With `refine`, a plate the reader is not sure of, and a two-line
+    /// plate, is also read from the refiner's corners (see [`refine`]). With
+    /// the layout check, a short reading from a squarish one-line quad is
+    /// also read as the upper line of a two-line plate (see
+    /// [`UPPER_LINE_CHARS`]).
     fn read(
         &mut self,
         img: Luma,
@@ -443,9 +450,9 @@ impl NeuralRecogniser {
         )?;
         adopt_surest(&mut readings, &mut peaks, &alternatives);
         // Some plates are read again, each from quads read as plate `n + k`
-        // beside the variations of its own: the refiner's quad of an unsure
-        // plate, and the quad of a short reading grown down to a two-line
-        // plate's (see [`UPPER_LINE_CHARS`]).
+        // beside the variations of its own: the quads the refiner's passes
+        // find (see [`to_refine`]), and the quad of a short reading grown down
+        // to a two-line plate's (see [`UPPER_LINE_CHARS`]).
         let unsure = unsure(&readings, n, self.sure_enough);
         let vary = !others.is_empty();
         let mut again: Vec<(usize, Peak)> = Vec::new();
@@ -453,10 +460,15 @@ impl NeuralRecogniser {
             && refine
             && let Some(plan) = &self.models.refiner
         {
-            for &i in &unsure {
-                if let Some(r) = refine::refined(plan, img, &peaks[i], &mut self.refine_input)? {
-                    again.push((i, r));
-                }
+            for i in to_refine(&peaks[..n], &unsure) {
+                let found = refine::refinements(
+                    plan,
+                    img,
+                    &peaks[i],
+                    refine::PASSES,
+                    &mut self.refine_input,
+                )?;
+                again.extend(found.into_iter().map(|r| (i, r)));
             }
         }
         // The short readings whose quads are grown, by `again`'s index.
@@ -1073,6 +1085,17 @@ fn surest_reading(
     })
 }
 
+/// The plates of `peaks` whose corners the refiner looks for again: those
+/// in `unsure` (read without enough sureness), and every two-line plate,
+/// sure or not. A two-line plate's corners are the detector's worst, and a
+/// sure reading of a line and a half is not rare (`MK35 PAM` read
+/// `K35PAM` in the generated test set).
+fn to_refine(peaks: &[Peak], unsure: &[usize]) -> Vec<usize> {
+    (0..peaks.len())
+        .filter(|i| unsure.contains(i) || peaks[*i].two_line > TWO_LINE)
+        .collect()
+}
+
 /// The highest sureness among the readings in `readings` (plate index,
 /// (sureness, candidate)) of plate `plate`; minus infinity when it has none.
 fn surest_of(readings: &[(usize, (f32, PlateCandidate))], plate: usize) -> f32 {
@@ -1281,6 +1304,19 @@ mod tests {
         assert_eq!(relaid_peak(&laid(square, 0.02)).two_line, 1.0);
         assert_eq!(relaid_peak(&laid(long, 0.98)).two_line, 0.0);
         assert_eq!(relaid_peak(&laid(long, 0.98)).corners, long);
+    }
+
+    #[test]
+    fn unsure_plates_and_every_two_line_plate_are_refined() {
+        let one = peak(0.9, [[0.0, 0.0], [100.0, 0.0], [100.0, 20.0], [0.0, 20.0]]);
+        let two = Peak {
+            two_line: 0.9,
+            ..peak(0.9, [[0.0, 0.0], [60.0, 0.0], [60.0, 40.0], [0.0, 40.0]])
+        };
+        let peaks = [one.clone(), two, one];
+        assert_eq!(to_refine(&peaks, &[]), [1], "a sure two-line plate");
+        assert_eq!(to_refine(&peaks, &[2]), [1, 2]);
+        assert_eq!(to_refine(&peaks[..1], &[]), [] as [usize; 0]);
     }
 
     #[test]
