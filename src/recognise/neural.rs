@@ -460,7 +460,7 @@ impl NeuralRecogniser {
             && refine
             && let Some(plan) = &self.models.refiner
         {
-            for i in to_refine(&peaks[..n], &unsure) {
+            for i in to_refine(&peaks, &unsure) {
                 let found = refine::refinements(
                     plan,
                     img,
