@@ -80,6 +80,9 @@ const LAYOUT_DOUBT: (f32, f32) = (0.15, 0.85);
 const SQUARE_ASPECT: f32 = 2.5;
 /// See [`SQUARE_ASPECT`].
 const LONG_ASPECT: f32 = 3.0;
+/// A read plate whose box lies this share or more inside the box of a plate
+/// read more surely is part of that plate (see [`without_nested`]).
+const NESTED: f32 = 0.7;
 /// A plate overlapping a stronger one by more than this IoU is the same plate.
 const SAME_PLATE_IOU: f32 = 0.3;
 /// Above this two-line probability a plate is read as two lines.
@@ -408,7 +411,8 @@ impl NeuralRecogniser {
     /// plate, is also read from the refiner's corners (see [`refine`]). With
     /// the layout check, a short reading from a squarish one-line quad is
     /// also read as the upper line of a two-line plate (see
-    /// [`UPPER_LINE_CHARS`]).
+    /// [`UPPER_LINE_CHARS`]). A plate found inside one read more surely is
+    /// part of it, and dropped (see [`without_nested`]).
     fn read(
         &mut self,
         img: Luma,
@@ -497,7 +501,9 @@ impl NeuralRecogniser {
             }
             adopt_surest(&mut readings, &mut peaks, &again);
         }
-        let mut plates: Vec<PlateCandidate> = surest(readings.into_iter(), peaks.len())
+        let sureness: Vec<f32> = (0..peaks.len()).map(|i| surest_of(&readings, i)).collect();
+        let kept = surest(readings.into_iter(), peaks.len());
+        let mut plates: Vec<PlateCandidate> = without_nested(kept, &peaks, &sureness)
             .into_iter()
             .map(|(plate, cand)| placed(cand, &peaks[plate], img.w, img.h))
             .collect();
@@ -1135,6 +1141,39 @@ fn surest(
         .collect()
 }
 
+/// `plates` (plate index, reading) without those whose box lies
+/// [`NESTED`] or more inside the box of another plate read more surely
+/// (`sureness` by plate index): a plate holds no other plate, so the two are
+/// one plate, found whole and in part (a short mark's characters boxed as a
+/// two-line plate of their own).
+fn without_nested(
+    plates: Vec<(usize, PlateCandidate)>,
+    peaks: &[Peak],
+    sureness: &[f32],
+) -> Vec<(usize, PlateCandidate)> {
+    let inside = |small: usize, large: usize| {
+        let [ax0, ay0, ax1, ay1] = peaks[small].bounds();
+        let [bx0, by0, bx1, by1] = peaks[large].bounds();
+        let area = (ax1 - ax0) * (ay1 - ay0);
+        let common =
+            (ax1.min(bx1) - ax0.max(bx0)).max(0.0) * (ay1.min(by1) - ay0.max(by0)).max(0.0);
+        if area > 0.0 { common / area } else { 0.0 }
+    };
+    let dropped: Vec<bool> = plates
+        .iter()
+        .map(|&(i, _)| {
+            plates
+                .iter()
+                .any(|&(j, _)| j != i && sureness[j] > sureness[i] && inside(i, j) >= NESTED)
+        })
+        .collect();
+    plates
+        .into_iter()
+        .zip(dropped)
+        .filter_map(|(plate, dropped)| (!dropped).then_some(plate))
+        .collect()
+}
+
 /// `cand`, read from a variation of `peak`'s quad, with the box and corners
 /// of the plate itself: the variations are reading windows, up to 30 % taller
 /// than the plate, and a box that grew with them fits the plate worse (its
@@ -1281,6 +1320,45 @@ mod tests {
             out[t * READ_CLASSES + c] = p;
         }
         out
+    }
+
+    #[test]
+    fn a_plate_inside_a_plate_read_more_surely_is_dropped() {
+        let square = |x0: f32, y0: f32, x1: f32, y1: f32| [[x0, y0], [x1, y0], [x1, y1], [x0, y1]];
+        // A short mark found whole and, more strongly, a part of it found as
+        // a small plate of its own (generated test picture 01116: `F5`).
+        let peaks = [
+            peak(0.57, square(0.0, 0.0, 80.0, 40.0)),
+            peak(0.70, square(30.0, 5.0, 55.0, 30.0)),
+            // Beside the whole, overlapping a tenth of its own box.
+            peak(0.70, square(72.0, 0.0, 152.0, 40.0)),
+        ];
+        let read = |i: usize| {
+            let (_, cand) = candidate(&peaks[i], &probs(&[11, 12], 0.9), 200, 100).unwrap();
+            (i, cand)
+        };
+        let kept = |sureness: &[f32]| -> Vec<usize> {
+            let plates = (0..sureness.len()).map(read).collect();
+            (without_nested(plates, &peaks, sureness).into_iter())
+                .map(|(i, _)| i)
+                .collect()
+        };
+        assert_eq!(
+            kept(&[1.0, 0.86, 0.5]),
+            [0, 2],
+            "the part is dropped, the neighbour kept"
+        );
+        assert_eq!(
+            kept(&[0.8, 0.86, 0.5]),
+            [0, 1, 2],
+            "a part read more surely stays"
+        );
+        assert_eq!(
+            kept(&[0.86, 0.86, 0.5]),
+            [0, 1, 2],
+            "as does one read as surely"
+        );
+        assert_eq!(kept(&[0.9]), [0], "a plate alone is kept");
     }
 
     #[test]
