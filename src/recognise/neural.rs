@@ -124,7 +124,10 @@ const READ_VARIANTS: [(f32, f32); 4] = [(0.0, 0.0), (0.3, 0.0), (0.15, -0.1), (0
 /// 39 / 54; 0.995 1,977 / 596 / – / – / –. At 0.98 the five plates gained
 /// were small plates' last characters (`S61 RQQ` read `S61RQ9` at 0.93)
 /// and none was lost. Brazil's photographs lost a 0 read as D and an O as
-/// U, and gained one; through their formats also two last 1s read as I.
+/// U, and gained one; through their formats also two last 1s read as I. The
+/// European probe (5 × 200, scripts/eu-probe.py) read 938 at 0.95, 935 at
+/// 0.97 and 934 at 0.98, most lost plates losing a doubtful character to a
+/// surer, shorter reading (models/README.md, stop 45).
 const SURE_ENOUGH: f32 = 0.98;
 /// A one-line reading of at most this many characters, from a quad less than
 /// [`LONG_ASPECT`] times wider than tall, may be the upper line of a
