@@ -49,8 +49,8 @@ mod refine;
 mod warp;
 
 use choose::{
-    Reading, adopt_surest, candidate, placed, rank_lower_lines, surest, surest_of, surest_reading,
-    unsure, without_nested,
+    Reading, adopt_surest, candidate, placed, rank_lower_lines, surest, surest_reading, unsure,
+    without_nested,
 };
 use decode::Peak;
 use letterbox::Letterbox;
@@ -516,9 +516,8 @@ impl NeuralRecogniser {
             }
             adopt_surest(&mut readings, &mut peaks, &again);
         }
-        let sureness: Vec<f32> = (0..peaks.len()).map(|i| surest_of(&readings, i)).collect();
         let kept = surest(readings.into_iter(), peaks.len());
-        let mut plates: Vec<PlateCandidate> = without_nested(kept, &peaks, &sureness)
+        let mut plates: Vec<PlateCandidate> = without_nested(kept, &peaks)
             .into_iter()
             .map(|(plate, cand)| placed(cand, &peaks[plate], img.w, img.h))
             .collect();

@@ -23,11 +23,12 @@ const NESTED: f32 = 0.7;
 
 /// Ranks the readings in `readings` of `alternatives[grown]` (read as plate
 /// `n + grown`: a plate's quad grown down to a two-line plate's, see
-/// [`UPPER_LINE_CHARS`](super::UPPER_LINE_CHARS)) that keep `upper`, the short reading, as their upper
-/// line and add a lower line, at least `sure_enough` sure, above every other
-/// reading of that plate, from its own quads or its other alternatives: the
-/// short reading never saw the lower line, so how sure it is says nothing
-/// about whether there is one (a clear upper line alone reads 1.0 sure).
+/// [`UPPER_LINE_CHARS`](super::UPPER_LINE_CHARS)) that keep `upper`, the
+/// short reading, as their upper line and add a lower line, at least
+/// `sure_enough` sure, above every other reading of that plate, from its own
+/// quads or its other alternatives: the short reading never saw the lower
+/// line, so how sure it is says nothing about whether there is one (a clear
+/// upper line alone reads 1.0 sure).
 pub(super) fn rank_lower_lines(
     readings: &mut [Reading],
     n: usize,
@@ -95,7 +96,7 @@ pub(super) fn surest_reading(readings: &[Reading], plate: usize) -> Option<&(f32
 
 /// The highest sureness among the readings in `readings` (plate index,
 /// (sureness, candidate)) of plate `plate`; minus infinity when it has none.
-pub(super) fn surest_of(readings: &[Reading], plate: usize) -> f32 {
+fn surest_of(readings: &[Reading], plate: usize) -> f32 {
     surest_reading(readings, plate).map_or(f32::NEG_INFINITY, |(sureness, _)| *sureness)
 }
 
@@ -109,11 +110,11 @@ pub(super) fn unsure(readings: &[Reading], plates: usize, sure_enough: f32) -> V
 
 /// For each of `plates` plates, the reading (plate index, (sureness,
 /// candidate)) with the highest sureness, if it has any, as (plate index,
-/// candidate).
+/// sureness, candidate).
 pub(super) fn surest(
     readings: impl Iterator<Item = Reading>,
     plates: usize,
-) -> Vec<(usize, PlateCandidate)> {
+) -> Vec<(usize, f32, PlateCandidate)> {
     let mut best: Vec<Option<(f32, PlateCandidate)>> = vec![None; plates];
     for (plate, (sureness, cand)) in readings {
         if let Some(slot) = best.get_mut(plate)
@@ -124,40 +125,28 @@ pub(super) fn surest(
     }
     best.into_iter()
         .enumerate()
-        .filter_map(|(plate, b)| b.map(|(_, c)| (plate, c)))
+        .filter_map(|(plate, b)| b.map(|(sureness, c)| (plate, sureness, c)))
         .collect()
 }
 
-/// `plates` (plate index, reading) without those whose box lies
-/// [`NESTED`] or more inside the box of another plate read more surely
-/// (`sureness` by plate index): a plate holds no other plate, so the two are
-/// one plate, found whole and in part (a short mark's characters boxed as a
-/// two-line plate of their own).
+/// `plates` (plate index, sureness, reading) without those whose box lies
+/// [`NESTED`] or more inside the box of another plate read more surely: a
+/// plate holds no other plate, so the two are one plate, found whole and in
+/// part (a short mark's characters boxed as a two-line plate of their own).
 pub(super) fn without_nested(
-    plates: Vec<(usize, PlateCandidate)>,
+    plates: Vec<(usize, f32, PlateCandidate)>,
     peaks: &[Peak],
-    sureness: &[f32],
 ) -> Vec<(usize, PlateCandidate)> {
-    let inside = |small: usize, large: usize| {
-        let [ax0, ay0, ax1, ay1] = peaks[small].bounds();
-        let [bx0, by0, bx1, by1] = peaks[large].bounds();
-        let area = (ax1 - ax0) * (ay1 - ay0);
-        let common =
-            (ax1.min(bx1) - ax0.max(bx0)).max(0.0) * (ay1.min(by1) - ay0.max(by0)).max(0.0);
-        if area > 0.0 { common / area } else { 0.0 }
+    let inside = |i: usize, j: usize| decode::share_inside(peaks[i].bounds(), peaks[j].bounds());
+    let nested = |&(i, sureness, _): &(usize, f32, PlateCandidate)| {
+        (plates.iter()).any(|&(j, other, _)| j != i && other > sureness && inside(i, j) >= NESTED)
     };
-    let dropped: Vec<bool> = plates
-        .iter()
-        .map(|&(i, _)| {
-            plates
-                .iter()
-                .any(|&(j, _)| j != i && sureness[j] > sureness[i] && inside(i, j) >= NESTED)
-        })
-        .collect();
+    let dropped: Vec<bool> = plates.iter().map(nested).collect();
     plates
         .into_iter()
         .zip(dropped)
-        .filter_map(|(plate, dropped)| (!dropped).then_some(plate))
+        .filter(|(_, dropped)| !dropped)
+        .map(|((plate, _, cand), _)| (plate, cand))
         .collect()
 }
 
@@ -259,13 +248,13 @@ mod tests {
             // Beside the whole, overlapping a tenth of its own box.
             peak(0.70, square(72.0, 0.0, 152.0, 40.0)),
         ];
-        let read = |i: usize| {
+        let read = |(i, &sureness): (usize, &f32)| {
             let (_, cand) = candidate(&peaks[i], &probs(&[11, 12], 0.9), 200, 100).unwrap();
-            (i, cand)
+            (i, sureness, cand)
         };
         let kept = |sureness: &[f32]| -> Vec<usize> {
-            let plates = (0..sureness.len()).map(read).collect();
-            (without_nested(plates, &peaks, sureness).into_iter())
+            let plates = sureness.iter().enumerate().map(read).collect();
+            (without_nested(plates, &peaks).into_iter())
                 .map(|(i, _)| i)
                 .collect()
         };
@@ -324,8 +313,8 @@ mod tests {
         let mut peaks = vec![peak(0.9, [[0.0; 2]; 4]); 2];
         adopt_surest(&mut readings, &mut peaks, &alternatives);
         let kept = surest(readings.into_iter(), 2);
-        assert_eq!(kept[0].1.text, "AB12CDE");
-        assert_eq!(kept[1].1.text, "CD34EFG", "surer by itself");
+        assert_eq!(kept[0].2.text, "AB12CDE");
+        assert_eq!(kept[1].2.text, "CD34EFG", "surer by itself");
     }
 
     #[test]
@@ -379,12 +368,14 @@ mod tests {
             .into_iter(),
             3,
         );
-        let texts: Vec<(usize, &str)> = plates.iter().map(|(i, c)| (*i, c.text.as_str())).collect();
+        let texts: Vec<(usize, &str)> = (plates.iter())
+            .map(|(i, _, c)| (*i, c.text.as_str()))
+            .collect();
         assert_eq!(texts, [(0, "ABC"), (2, "EF")], "plate 1 had no reading");
         assert!(
             plates
                 .iter()
-                .all(|(_, c)| (c.confidence - 0.7).abs() < 1e-6)
+                .all(|(_, _, c)| (c.confidence - 0.7).abs() < 1e-6)
         );
     }
 

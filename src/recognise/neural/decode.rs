@@ -82,14 +82,33 @@ impl Peak {
     }
 }
 
-/// Intersection over union of two `[x0, y0, x1, y1]` boxes.
-pub(crate) fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+/// The area two `[x0, y0, x1, y1]` boxes share.
+fn intersection(a: [f32; 4], b: [f32; 4]) -> f32 {
     let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    let area = |r: [f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
+    w * h
+}
+
+/// The area of an `[x0, y0, x1, y1]` box.
+fn area(r: [f32; 4]) -> f32 {
+    (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0)
+}
+
+/// Intersection over union of two `[x0, y0, x1, y1]` boxes.
+pub(crate) fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let inter = intersection(a, b);
     let union = area(a) + area(b) - inter;
     if union > 0.0 { inter / union } else { 0.0 }
+}
+
+/// The share of box `a` that lies inside box `b` (`[x0, y0, x1, y1]`).
+pub(crate) fn share_inside(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let own = area(a);
+    if own > 0.0 {
+        intersection(a, b) / own
+    } else {
+        0.0
+    }
 }
 
 /// Plates in the detector's `maps` (`MAP_CHANNELS` planes of `mw`×`mh`):
@@ -392,5 +411,14 @@ mod tests {
         );
         assert_eq!(iou([0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 3.0, 3.0]), 0.0);
         assert_eq!(iou([0.0; 4], [0.0; 4]), 0.0);
+    }
+
+    #[test]
+    fn share_of_a_box_inside_another() {
+        let large = [0.0, 0.0, 10.0, 10.0];
+        assert_eq!(share_inside([2.0, 2.0, 4.0, 4.0], large), 1.0);
+        assert_eq!(share_inside(large, [2.0, 2.0, 4.0, 4.0]), 0.04);
+        assert_eq!(share_inside([5.0, 0.0, 15.0, 10.0], large), 0.5);
+        assert_eq!(share_inside([0.0; 4], large), 0.0);
     }
 }
