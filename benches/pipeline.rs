@@ -227,10 +227,10 @@ fn run(
         .unwrap_or_else(|e| panic!("the engine loads: {e:#}"));
     let rules = config.recognise.rules().expect("the default rules");
     let engines = move || -> anyhow::Result<Box<dyn anprd::recognise::Recogniser>> {
-        Ok(Box::new(anprd::recognise::rules::RuledRecogniser {
-            engine: loaded.make(),
-            rules: rules.clone(),
-        }))
+        Ok(Box::new(anprd::recognise::rules::RuledRecogniser::new(
+            loaded.make(),
+            rules.clone(),
+        )))
     };
     reset_peak_rss();
     let start_rss_mb = status_kb("VmRSS:") as f64 / 1024.0;

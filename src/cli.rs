@@ -220,10 +220,10 @@ fn run(path: &std::path::Path) -> ExitCode {
         t.elapsed().as_millis()
     );
     let engines = move || -> anyhow::Result<Box<dyn crate::recognise::Recogniser>> {
-        Ok(Box::new(crate::recognise::rules::RuledRecogniser {
-            engine: loaded.make(),
-            rules: rules.clone(),
-        }))
+        Ok(Box::new(crate::recognise::rules::RuledRecogniser::new(
+            loaded.make(),
+            rules.clone(),
+        )))
     };
     match crate::pipeline::run(&config, &engines) {
         Ok(()) => {

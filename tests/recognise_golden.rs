@@ -73,10 +73,7 @@ const PLATES: &[(&str, &str, PlateStyle, f32)] = &[
 
 fn uk_engine() -> RuledRecogniser {
     let models = NeuralModels::load(&default_models_dir()).expect("the committed models load");
-    RuledRecogniser {
-        engine: Box::new(NeuralRecogniser::new(models)),
-        rules: PlateRules::uk(),
-    }
+    RuledRecogniser::new(Box::new(NeuralRecogniser::new(models)), PlateRules::uk())
 }
 
 fn read_all(width: u32, height: u32, scale: f32) -> Vec<(String, Option<String>, Option<String>)> {

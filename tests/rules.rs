@@ -423,3 +423,46 @@ fn sampled_marks_fit_their_own_format() {
         }
     }
 }
+
+#[test]
+fn a_reading_fits_as_read_with_only_o_and_zero_as_one() {
+    let uk = PlateRules::uk();
+    assert!(uk.fits_as_read("HEC706M"));
+    assert!(uk.fits_as_read("J9O"), "O read for a 0");
+    assert!(uk.fits_as_read("AB12CDE"));
+    assert!(uk.fits_as_read("DO80PKZ"));
+    assert!(uk.fits_as_read("D080PKZ"), "0 read for an O");
+    // The rules would fix these (T→7, 5→S, 8→B), but a reading that needs
+    // it does not fit as read.
+    for text in ["HECTO6M", "GE765AM", "NY008PW", "JQD"] {
+        assert!(!uk.fits_as_read(text), "{text}");
+    }
+    assert!(uk.judge("HECTO6M").format.is_some());
+    assert!(uk.judge("GE765AM").format.is_some());
+}
+
+/// An engine that records the formats it is handed.
+struct Recording(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl anprd::recognise::Recogniser for Recording {
+    fn recognise(&mut self, _frame: &anprd::capture::Frame) -> Vec<PlateCandidate> {
+        Vec::new()
+    }
+
+    fn prefer_formats(&mut self, rules: &PlateRules) {
+        let names = rules.patterns().iter().map(|p| p.name.clone());
+        self.0.lock().unwrap().extend(names);
+    }
+}
+
+#[test]
+fn a_ruled_engine_is_told_the_formats() {
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let _ruled = anprd::recognise::rules::RuledRecogniser::new(
+        Box::new(Recording(told.clone())),
+        PlateRules::uk(),
+    );
+    let told = told.lock().unwrap();
+    assert_eq!(told.len(), 6, "{told:?}");
+    assert!(told.iter().any(|n| n == "uk-current"));
+}

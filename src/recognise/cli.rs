@@ -66,7 +66,7 @@ fn engine_from(
         return Ok(engine);
     }
     match section.rules() {
-        Ok(rules) => Ok(Box::new(RuledRecogniser { engine, rules })),
+        Ok(rules) => Ok(Box::new(RuledRecogniser::new(engine, rules))),
         Err(e) => {
             eprintln!("{}: recognise: {e}", config.display());
             Err(ExitCode::from(crate::cli::EXIT_CONFIG))

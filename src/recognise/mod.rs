@@ -82,6 +82,15 @@ pub trait Recogniser: Send {
     fn recognise_still(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
         self.recognise(frame)
     }
+
+    /// The plate formats the site enables, for an engine that reads a plate
+    /// several ways and picks one reading: it may then prefer a reading
+    /// that fits a format over a slightly surer one that fits none. Handed
+    /// over by [`rules::RuledRecogniser::new`]; engines that read each plate
+    /// once ignore it.
+    fn prefer_formats(&mut self, rules: &rules::PlateRules) {
+        let _ = rules;
+    }
 }
 
 /// Which engine reads plates (`recognise.engine`, `--engine`).

@@ -36,6 +36,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use tract_onnx::prelude::*;
 
+use super::rules::PlateRules;
 use super::{PlateCandidate, Recogniser};
 use crate::capture::Frame;
 
@@ -50,7 +51,7 @@ mod warp;
 
 use choose::{
     Reading, adopt_surest, candidate, placed, rank_lower_lines, surest, surest_reading, unsure,
-    without_nested,
+    weighed, without_nested,
 };
 use decode::Peak;
 use letterbox::Letterbox;
@@ -252,6 +253,9 @@ pub struct NeuralRecogniser {
     /// its scratch input.
     refine: bool,
     refine_input: Vec<f32>,
+    /// The site's plate formats, when it enables any: a plate's readings
+    /// that fit one are preferred (see [`choose::weighed`]).
+    formats: Option<PlateRules>,
     /// Said once per engine that a model failed to run.
     warned: bool,
 }
@@ -287,6 +291,7 @@ impl NeuralRecogniser {
             sure_enough: SURE_ENOUGH,
             refine: true,
             refine_input: Vec::new(),
+            formats: None,
             warned: false,
         }
     }
@@ -563,7 +568,8 @@ impl NeuralRecogniser {
             .iter()
             .zip(probs.chunks_exact(per_plate))
             .filter_map(|((owner, peak), probs)| {
-                Some((*owner, candidate(peak, probs, img.w, img.h)?))
+                let reading = candidate(peak, probs, img.w, img.h)?;
+                Some((*owner, weighed(reading, self.formats.as_ref())))
             })
             .collect())
     }
@@ -1088,6 +1094,10 @@ impl NeuralRecogniser {
 }
 
 impl Recogniser for NeuralRecogniser {
+    fn prefer_formats(&mut self, rules: &PlateRules) {
+        self.formats = Some(rules.clone());
+    }
+
     fn recognise(&mut self, frame: &Frame) -> Vec<PlateCandidate> {
         self.find_and_read(frame, None, false)
     }

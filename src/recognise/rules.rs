@@ -348,6 +348,13 @@ fn look_alikes(c: u8) -> &'static [u8] {
         .unwrap_or(&[])
 }
 
+/// Whether `a` and `b` are the same character or a letter and a digit an
+/// engine confuses (see [`LOOK_ALIKES`]).
+pub(crate) fn look_alike(a: char, b: char) -> bool {
+    let confused = |x: char, y: char| x.is_ascii() && look_alikes(x as u8).contains(&(y as u8));
+    a == b || confused(a, b) || confused(b, a)
+}
+
 fn replacement(c: u8, set: u64) -> u8 {
     look_alikes(c)
         .iter()
@@ -456,6 +463,17 @@ impl PlateRules {
         self.judge_where(text, |_| true)
     }
 
+    /// Whether `text` fits an enabled format as read, the letter O and the
+    /// digit 0 counting as one character (on UK plates they are one shape,
+    /// drawn a little narrower as a digit). Unlike [`Self::judge`], no other
+    /// look-alike is swapped: an engine weighing its readings of a plate (see
+    /// [`Recogniser::prefer_formats`]) would otherwise bend a foreign plate's
+    /// reading into a local mark.
+    pub fn fits_as_read(&self, text: &str) -> bool {
+        let o_or_zero = |j: usize| matches!(text.as_bytes().get(j), Some(b'O' | b'0'));
+        self.judge_where(text, o_or_zero).format.is_some()
+    }
+
     /// The best fit for an engine's read: only characters it was less sure of
     /// than the `fix_below` confidence are fixed (a position without a
     /// confidence is fixable).
@@ -536,8 +554,16 @@ pub fn builtin_names() -> Vec<&'static str> {
 
 /// An engine with the plate rules applied to everything it reads.
 pub struct RuledRecogniser {
-    pub engine: Box<dyn Recogniser>,
-    pub rules: PlateRules,
+    engine: Box<dyn Recogniser>,
+    rules: PlateRules,
+}
+
+impl RuledRecogniser {
+    /// `engine` learns the formats too (see [`Recogniser::prefer_formats`]).
+    pub fn new(mut engine: Box<dyn Recogniser>, rules: PlateRules) -> RuledRecogniser {
+        engine.prefer_formats(&rules);
+        RuledRecogniser { engine, rules }
+    }
 }
 
 impl Recogniser for RuledRecogniser {
