@@ -27,7 +27,8 @@ pub(super) type Reading = (usize, (f32, PlateCandidate));
 /// 0.904). Measured with the UK formats (models/README.md, stop 46): the
 /// generated test set as frames 1,979 → 1,981 exact, the validation set 594
 /// → 597; at 0.95 and 0.8 the same. The cost is foreign plates at a UK
-/// site: the European probe read with the UK rules lost 9 of 1,000. Letting
+/// site: the European probe read with the UK rules lost 9 of 1,000 (a site
+/// that sees many can enable their formats too). Letting
 /// any look-alike count towards a fit (as the rules' fixes do) gained 9
 /// Brazilian photographs through Brazil's formats but lost 51 of those
 /// 1,000, bent into UK marks.
