@@ -207,13 +207,16 @@ pub(super) fn frame_box(peak: &Peak, w: usize, h: usize) -> Option<[u32; 4]> {
 /// `reading` with its sureness lowered by [`UNFITTING`] when `formats` are
 /// given and its text fits none of them as read (see
 /// [`PlateRules::fits_as_read`]). Its candidate, and so its confidence, is
-/// unchanged.
+/// unchanged. Rules that enable no format prefer nothing: every reading
+/// would count as unsure, and every plate be read again.
 pub(super) fn weighed(
     (sureness, cand): (f32, PlateCandidate),
     formats: Option<&PlateRules>,
 ) -> (f32, PlateCandidate) {
     match formats {
-        Some(rules) if !rules.fits_as_read(&cand.text) => (sureness * UNFITTING, cand),
+        Some(rules) if !rules.patterns().is_empty() && !rules.fits_as_read(&cand.text) => {
+            (sureness * UNFITTING, cand)
+        }
         _ => (sureness, cand),
     }
 }
@@ -377,6 +380,9 @@ mod tests {
         assert_eq!(kept[0].2.text, "JQD", "no formats, no preference");
         let (sureness, _) = weighed((0.99, read("JQD")), Some(&uk));
         assert!(sureness < 0.9, "so the plate is read again: {sureness}");
+        let none = PlateRules::new(&[], &[], crate::recognise::rules::Unmatched::Flag, 2).unwrap();
+        let (sureness, _) = weighed((0.99, read("JQD")), Some(&none));
+        assert_eq!(sureness, 0.99, "no format enabled, none preferred");
     }
 
     #[test]
