@@ -4,8 +4,9 @@
 //! reader is unsure, laid out the other way, split at its lines' gap, and
 //! from the refiner's corners. Each reading is a (plate index, (sureness,
 //! candidate)) pair, where sureness is the geometric mean of the characters'
-//! probabilities. This module turns the reader's output into such readings,
-//! says which plates are unsure, hands alternative quads' readings to their
+//! probabilities, lowered for a reading that spells none of the site's plate
+//! formats. This module turns the reader's output into such readings, says
+//! which plates are unsure, hands alternative quads' readings to their
 //! plates, and keeps one reading per plate: the surest.
 
 use super::decode::{self, Peak};
@@ -202,8 +203,6 @@ pub(super) fn frame_box(peak: &Peak, w: usize, h: usize) -> Option<[u32; 4]> {
     (x1 > x0 && y1 > y0).then_some([x0, y0, x1 - x0, y1 - y0])
 }
 
-/// A read from the reader's output for one plate; None when it is not one.
-///
 /// `reading` with its sureness lowered by [`UNFITTING`] when `formats` are
 /// given and its text fits none of them as read (see
 /// [`PlateRules::fits_as_read`]). Its candidate, and so its confidence, is
@@ -221,6 +220,8 @@ pub(super) fn weighed(
     }
 }
 
+/// A read from the reader's output for one plate; None when it is not one.
+///
 /// Confidence: the geometric mean of the character confidences (how sure
 /// the reader is of the whole text, independent of its length), capped by
 /// the detector's plate-centre probability, so a confident read of
