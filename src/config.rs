@@ -234,7 +234,8 @@ pub struct GroupConfig {
     /// ...or when it has lasted this long (a queueing vehicle still yields a read).
     #[serde(default = "default_max_pass_ms")]
     pub max_pass_ms: u64,
-    /// Frames that must agree before a pass yields a read (filters one-frame misreads).
+    /// Frames that must agree on each character of a pass's text before it
+    /// yields a read (filters one-frame misreads).
     #[serde(default = "default_min_frames")]
     pub min_frames: u32,
     /// Send an early read (`preview = true`) once this many frames agree on

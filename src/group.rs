@@ -104,6 +104,9 @@ struct Vote {
     char_confidence: Vec<f32>,
     /// Sightings that read exactly `text`.
     agreeing: u32,
+    /// The fewest sightings that read any one character of `text` as voted:
+    /// how many frames back its least supported character.
+    support: u32,
 }
 
 impl Grouper {
@@ -280,6 +283,12 @@ impl Grouper {
             return None;
         }
         let vote = track.vote()?;
+        // Every character must have been read so in `min_frames` frames, not
+        // only the track seen in that many: two glimpses of a distant sign
+        // read `A8` and `O4` vote `A4`, which no frame read.
+        if vote.support < self.config.min_frames {
+            return None;
+        }
         let suppressed = self.is_suppressed(&vote.text, &track);
         self.recent.insert(
             vote.text.clone(),
@@ -435,6 +444,7 @@ impl Track {
             .collect();
         let mut text = String::with_capacity(len);
         let mut char_confidence = Vec::with_capacity(len);
+        let mut support = u32::MAX;
         for pos in 0..len {
             // (character, summed confidence, sightings)
             let mut scores: Vec<(char, f32, u32)> = Vec::new();
@@ -452,6 +462,7 @@ impl Track {
             let total: f32 = scores.iter().map(|s| s.1).sum();
             let (c, score, n) = scores.into_iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
             text.push(c);
+            support = support.min(n);
             // Agreement across the track times how sure the agreeing frames were.
             let share = if total > 0.0 { score / total } else { 0.0 };
             char_confidence.push((share * score / n as f32).clamp(0.0, 1.0));
@@ -463,6 +474,7 @@ impl Track {
             confidence,
             char_confidence,
             agreeing,
+            support: if len == 0 { 0 } else { support },
         })
     }
 }
@@ -645,6 +657,43 @@ mod tests {
         let mut g = grouper(config());
         g.observe(&frame(0), &[cand("AB12CDE", 0.99, 10)]);
         assert!(g.expire(10_000).is_empty());
+    }
+
+    #[test]
+    fn each_character_needs_min_frames_frames_that_read_it() {
+        // Two glimpses of something far off (the pipeline bench's phantom):
+        // the vote would be `A4`, a text no frame read.
+        let mut g = grouper(config());
+        let reads = pass(&mut g, 0, &[("A8", 0.78), ("O4", 0.82)]);
+        assert!(reads.is_empty());
+        assert!(g.flush().is_empty(), "no character was read twice");
+
+        // One character in dispute between two frames: still not a read.
+        let mut g = grouper(config());
+        pass(&mut g, 0, &[("AB12CDE", 0.9), ("AB12CDF", 0.8)]);
+        assert!(
+            g.flush().is_empty(),
+            "the last character rests on one frame"
+        );
+
+        // A third frame settles it.
+        let mut g = grouper(config());
+        pass(
+            &mut g,
+            0,
+            &[("AB12CDE", 0.9), ("AB12CDF", 0.8), ("AB12CDE", 0.7)],
+        );
+        let reads = g.flush();
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reads[0].vrm, "AB12CDE");
+
+        // With min_frames = 1, one frame is enough for any character.
+        let mut g = grouper(GroupConfig {
+            min_frames: 1,
+            ..config()
+        });
+        pass(&mut g, 0, &[("A8", 0.78), ("O4", 0.82)]);
+        assert_eq!(g.flush().len(), 1);
     }
 
     #[test]
