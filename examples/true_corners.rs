@@ -4,7 +4,7 @@
 //! written by `anprd-synth plates`.
 //!
 //!     cargo run --release --example true_corners -- DIR [MODELS_DIR] [--no-close-ups] [--no-deskew]
-//!         [--no-second-looks] [--no-refine] [--sure-enough=S]
+//!         [--no-second-looks] [--no-refine] [--no-invert] [--sure-enough=S]
 //!
 //! Also prints the detector path's mean time per picture.
 
@@ -33,6 +33,7 @@ fn main() -> anyhow::Result<()> {
     engine.set_deskew(!args.iter().any(|a| a == "--no-deskew"));
     engine.set_second_looks(!args.iter().any(|a| a == "--no-second-looks"));
     engine.set_refine(!args.iter().any(|a| a == "--no-refine"));
+    engine.set_invert_light_on_dark(!args.iter().any(|a| a == "--no-invert"));
     if let Some(s) = sure_enough {
         engine.set_sure_enough(s);
     }

@@ -14,7 +14,8 @@
 //!    full-resolution frame to a level 128×32 strip (a two-line plate as its
 //!    two lines side by side), and all plates of a frame are read in one run
 //!    (plates read doubtfully once more, from variations of their quads);
-//!    greedy CTC decoding gives the text.
+//!    greedy CTC decoding gives the text. A strip with light characters on
+//!    a dark ground is also read inverted (`neural/polarity.rs`).
 //! 3. **Refiner** (`refiner.onnx`, optional): a plate the reader is unsure
 //!    of, and every two-line plate, is also read from the corners the
 //!    refiner finds looking at that plate alone, pass after pass
@@ -46,6 +47,7 @@ mod deskew;
 mod gap;
 mod letterbox;
 mod models;
+mod polarity;
 mod refine;
 mod warp;
 
@@ -242,6 +244,10 @@ pub struct NeuralRecogniser {
     /// Scratch for measuring each plate's turn (see [`deskew`]) and where
     /// a two-line plate's lines part (see [`gap`]).
     skew_grid: Vec<f32>,
+    /// Scratch for telling light-on-dark plates (`neural/polarity.rs`).
+    polarity_scratch: Vec<f32>,
+    /// Whether light-on-dark strips are also read inverted.
+    invert: bool,
     deskew: bool,
     /// Whether plates whose layout is in doubt are read both ways (see
     /// [`LAYOUT_DOUBT`]).
@@ -286,6 +292,8 @@ impl NeuralRecogniser {
             close_ups: true,
             second_looks: true,
             skew_grid: Vec::new(),
+            polarity_scratch: Vec::new(),
+            invert: true,
             deskew: true,
             layout_check: true,
             sure_enough: SURE_ENOUGH,
@@ -324,6 +332,12 @@ impl NeuralRecogniser {
     /// the models have a refiner); for measuring what it brings.
     pub fn set_refine(&mut self, on: bool) {
         self.refine = on;
+    }
+
+    /// Turns reading light-on-dark plates again inverted off (on by
+    /// default; `neural/polarity.rs`); for measuring what it brings.
+    pub fn set_invert_light_on_dark(&mut self, on: bool) {
+        self.invert = on;
     }
 
     /// Changes the sureness that spares a plate its further readings
@@ -549,6 +563,14 @@ impl NeuralRecogniser {
         }
         if batch.is_empty() {
             return Ok(Vec::new());
+        }
+        if self.invert {
+            polarity::add_inverted(
+                &mut self.strips,
+                STRIP,
+                &mut batch,
+                &mut self.polarity_scratch,
+            );
         }
         let n = batch.len();
         let input = Tensor::from_shape(&[n, 1, READ_H, READ_W], &self.strips[..n * STRIP])?;
