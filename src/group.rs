@@ -284,7 +284,7 @@ impl Grouper {
         }
         let vote = track.vote()?;
         // Every character must have been read so in `min_frames` frames, not
-        // only the track seen in that many: two glimpses of a distant sign
+        // only the track seen in that many: two glimpses of roadside texture
         // read `A8` and `O4` vote `A4`, which no frame read.
         if vote.support < self.config.min_frames {
             return None;
