@@ -279,13 +279,11 @@ impl Grouper {
     }
 
     fn finish(&mut self, track: Track) -> Option<Read> {
-        if (track.sightings.len() as u32) < self.config.min_frames {
-            return None;
-        }
         let vote = track.vote()?;
-        // Every character must have been read so in `min_frames` frames, not
-        // only the track seen in that many: two glimpses of roadside texture
-        // read `A8` and `O4` vote `A4`, which no frame read.
+        // Every character must have been read so in `min_frames` frames (so
+        // the track was seen in at least that many), not only the track seen
+        // in that many: two glimpses of roadside texture read `A8` and `O4`
+        // vote `A4`, which no frame read.
         if vote.support < self.config.min_frames {
             return None;
         }
