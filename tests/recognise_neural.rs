@@ -756,6 +756,43 @@ fn plates_given_the_wrong_layout_are_also_read_the_other_way() {
 }
 
 #[test]
+fn a_close_up_that_finds_a_piece_of_a_plate_does_not_stand_for_it() {
+    // Two pictures of the generated test set (`anprd-synth plates --seed
+    // 424242`, pictures 1116 and 296), drawn again from the generator's state
+    // before each. The whole-frame look cuts each plate short, and the
+    // close-up around that cut look finds only a piece: the `5` of a long
+    // plate reading `F 5` (read `PN`), a speck inside a tiny two-line plate
+    // (read as nothing). The plate is also read from the first look's quad
+    // and from a close-up twice the size, and the surest reading is kept.
+    use anprd::plate::sample::{MotionBlur, generate};
+    let mut engine = NeuralRecogniser::new(models());
+    for (state, text) in [
+        (16_232_791_317_499_699_617, "F5"),
+        (6_476_945_560_666_836_443, "HSM663"),
+    ] {
+        let s = generate(&mut SplitMix64::new(state), 1280, 720, MotionBlur::Travel);
+        assert_eq!(s.text, text, "the generator draws other pictures now");
+        let f = frame(s.image.width, s.image.height, s.image.data.clone());
+        let plates = engine.recognise(&f);
+        check_fields(&f, &plates);
+        let Some(plate) = plates.first() else {
+            panic!("{text}: no plate read");
+        };
+        assert_eq!(plate.text, text);
+        // The read's box is the plate's, not the piece's.
+        let [x, _, w, _] = plate.plate_box;
+        let [sx, _, sw, _] = s.plate_box;
+        let overlap = (x + w).min(sx + sw).saturating_sub(x.max(sx));
+        assert!(
+            overlap * 10 >= sw * 7,
+            "{text}: box {:?} against {:?}",
+            plate.plate_box,
+            s.plate_box
+        );
+    }
+}
+
+#[test]
 fn a_two_line_plate_boxed_around_its_upper_line_is_read_whole() {
     // The detector boxes some large, turned two-line plates around their
     // upper line alone, which then reads as a short mark (`GX27` of

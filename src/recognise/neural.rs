@@ -169,6 +169,13 @@ const ZOOM_PLATE: f64 = 128.0;
 /// plates also took the close-up's plate probability (see `refine`).
 const ZOOM_GAIN: f64 = 2.0;
 
+/// A close-up that finds a plate narrower than this share of the first
+/// look's may have found a piece of it (one character of a short mark with
+/// wide gaps such as `F 5`, a glint, a speck of a tiny plate): a close-up
+/// around a first look that cut the plate short cannot see all of it. See
+/// [`NeuralRecogniser::refine`].
+const FRAGMENT: f32 = 0.7;
+
 /// A still picture is also looked at whole through a close-up (the picture
 /// at half the close-up's width, [`ZOOM_PLATE`] input pixels), for a plate
 /// that fills it, and the plate found there is kept when it is at least
@@ -265,6 +272,10 @@ pub struct NeuralRecogniser {
     /// Said once per engine that a model failed to run.
     warned: bool,
 }
+
+/// Quads a plate is also read from, by the plate's index: the surest
+/// reading of all of a plate's quads is kept.
+type AlsoRead = Vec<(usize, Peak)>;
 
 impl NeuralRecogniser {
     pub fn new(models: Arc<NeuralModels>) -> NeuralRecogniser {
@@ -375,7 +386,7 @@ impl NeuralRecogniser {
             .collect();
         // The corners are known: no detector error to make up for.
         self.guarded(frame, |engine, img| {
-            engine.read(img, &peaks, &[(0.0, 0.0)], false)
+            engine.read(img, &peaks, Vec::new(), &[(0.0, 0.0)], false)
         })
     }
 
@@ -438,7 +449,7 @@ impl NeuralRecogniser {
     }
 
     /// Reads `peaks` (corners in frame pixels), each from its quad as found
-    /// and, when the reader is not sure of that reading, from the other
+    /// and from its quads in `also` (see [`AlsoRead`]), and, when the reader is not sure of that reading, from the other
     /// variations of its quad in `variants` (see [`READ_VARIANTS`]), keeping
     /// the reading the reader is surest of; most confident plate first.
     /// With `refine`, a plate the reader is not sure of, and a two-line
@@ -451,6 +462,7 @@ impl NeuralRecogniser {
         &mut self,
         img: Luma,
         peaks: &[Peak],
+        also: AlsoRead,
         variants: &[(f32, f32)],
         refine: bool,
     ) -> Result<Vec<PlateCandidate>> {
@@ -458,13 +470,14 @@ impl NeuralRecogniser {
             return Ok(Vec::new());
         };
         // A plate may also be read from other quads, the `k`th of them as
-        // plate `n + k`: laid out the other way when its layout is in doubt,
-        // and as a two-line plate split between its lines where the pixels
-        // show the gap rather than at its quad's middle (see [`gap`]). The
-        // quad read most surely is kept for the rest.
+        // plate `n + k`: those in `also`, laid out the other way when its
+        // layout is in doubt, and as a two-line plate split between its
+        // lines where the pixels show the gap rather than at its quad's
+        // middle (see [`gap`]). The quad read most surely is kept for the
+        // rest.
         let n = peaks.len();
         let mut peaks = peaks.to_vec();
-        let mut alternatives: Vec<(usize, Peak)> = Vec::new();
+        let mut alternatives = also;
         for (i, peak) in peaks.iter().enumerate() {
             let relaid = (self.layout_check && layout_in_doubt(peak)).then(|| relaid_peak(peak));
             alternatives.extend(relaid.iter().map(|r| (i, r.clone())));
@@ -604,27 +617,44 @@ impl NeuralRecogniser {
     /// look's plate probability (close-ups of small things find plates
     /// readily); a large one the higher of the two, as the first look's is
     /// low for a plate larger than any it learnt.
-    fn refine(&mut self, img: Luma, peaks: Vec<Peak>, scale: f64) -> Result<Vec<Peak>> {
+    ///
+    /// A close-up that finds a plate narrower than [`FRAGMENT`] of the first
+    /// look's may have found a piece of it, so the plate is also read from
+    /// the first look's quad and from what a close-up twice as wide and tall
+    /// finds there, when that is not narrower: returned beside the peaks.
+    fn refine(&mut self, img: Luma, peaks: Vec<Peak>, scale: f64) -> Result<(Vec<Peak>, AlsoRead)> {
+        let width = |p: &Peak| {
+            let [x0, _, x1, _] = p.bounds();
+            x1 - x0
+        };
         let mut out = Vec::with_capacity(peaks.len());
+        let mut also = Vec::new();
         for peak in peaks {
-            let closer = self.close_up(img, &peak, Some(scale))?;
-            out.push(match closer {
-                Some(closer) => {
-                    let [x0, _, x1, _] = peak.bounds();
-                    let large = f64::from(x1 - x0) * scale > ZOOM_PLATE;
-                    Peak {
-                        score: if large {
-                            peak.score.max(closer.score)
-                        } else {
-                            peak.score
-                        },
-                        ..closer
-                    }
+            let Some(closer) = self.close_up(img, &peak, Some(scale))? else {
+                out.push(peak);
+                continue;
+            };
+            let large = f64::from(width(&peak)) * scale > ZOOM_PLATE;
+            let score = if large {
+                peak.score.max(closer.score)
+            } else {
+                peak.score
+            };
+            if width(&closer) < FRAGMENT * width(&peak) {
+                let around = Peak {
+                    corners: peak.widened(1.0, 1.0),
+                    ..peak.clone()
+                };
+                if let Some(wider) = self.close_up(img, &around, None)?
+                    && width(&wider) >= FRAGMENT * width(&peak)
+                {
+                    also.push((out.len(), Peak { score, ..wider }));
                 }
-                None => peak,
-            });
+                also.push((out.len(), Peak { score, ..peak }));
+            }
+            out.push(Peak { score, ..closer });
         }
-        Ok(out)
+        Ok((out, also))
     }
 
     /// Adds to `plates` those of `candidates` (strongest first) that a
@@ -1090,13 +1120,13 @@ impl NeuralRecogniser {
             };
             let (strong, weak): (Vec<Peak>, Vec<Peak>) =
                 peaks.into_iter().partition(|p| p.score > engine.threshold);
-            let mut peaks = if engine.close_ups {
-                let mut peaks = engine.refine(img, strong, scale)?;
+            let (mut peaks, mut also) = if engine.close_ups {
+                let (mut peaks, also) = engine.refine(img, strong, scale)?;
                 let weak = weak.into_iter().take(MAX_SECOND_LOOKS);
                 engine.confirm_by_close_up(img, &mut peaks, weak)?;
-                peaks
+                (peaks, also)
             } else {
-                strong
+                (strong, Vec::new())
             };
             if still {
                 engine.tile_look(img, &mut peaks, scale)?;
@@ -1106,11 +1136,11 @@ impl NeuralRecogniser {
                 return Ok(Vec::new());
             }
             if engine.deskew {
-                for peak in &mut peaks {
+                for peak in peaks.iter_mut().chain(also.iter_mut().map(|(_, p)| p)) {
                     peak.corners = deskew::deskewed(img, &peak.corners, &mut engine.skew_grid);
                 }
             }
-            engine.read(img, &peaks, &READ_VARIANTS, engine.refine)
+            engine.read(img, &peaks, also, &READ_VARIANTS, engine.refine)
         })
     }
 }
@@ -1292,7 +1322,13 @@ mod tests {
         };
         // Read only from a window 30 % taller than the plate.
         let reads = engine
-            .read(luma, std::slice::from_ref(&plate), &[(0.3, 0.0)], false)
+            .read(
+                luma,
+                std::slice::from_ref(&plate),
+                Vec::new(),
+                &[(0.3, 0.0)],
+                false,
+            )
             .unwrap();
         assert_eq!(reads.len(), 1, "{reads:?}");
         assert_eq!(reads[0].text, "AB12CDE");
