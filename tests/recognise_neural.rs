@@ -793,6 +793,37 @@ fn a_close_up_that_finds_a_piece_of_a_plate_does_not_stand_for_it() {
 }
 
 #[test]
+fn a_side_band_is_not_read_as_a_character() {
+    // Picture 1291 of the generated test set (`anprd-synth plates --seed
+    // 424242`), drawn again from the generator's state before it: `D81 WCC`
+    // with a UK band at its left end, which the reader reads as a `B`
+    // (`BD81WCC`, a valid current-format mark). The strip is also read with
+    // the band painted over, and that reading is surer.
+    use anprd::plate::sample::{MotionBlur, generate};
+    let s = generate(
+        &mut SplitMix64::new(14_788_166_916_723_775_612),
+        1280,
+        720,
+        MotionBlur::Travel,
+    );
+    assert_eq!(s.text, "D81WCC", "the generator draws other pictures now");
+    let f = frame(s.image.width, s.image.height, s.image.data.clone());
+    let mut engine = NeuralRecogniser::new(models());
+    let mut read = |paint_over: bool| {
+        engine.set_paint_over_bands(paint_over);
+        let plates = engine.recognise(&f);
+        check_fields(&f, &plates);
+        plates.first().map(|p| p.text.clone())
+    };
+    assert_eq!(
+        read(false).as_deref(),
+        Some("BD81WCC"),
+        "the band was read as it is"
+    );
+    assert_eq!(read(true).as_deref(), Some("D81WCC"));
+}
+
+#[test]
 fn a_two_line_plate_boxed_around_its_upper_line_is_read_whole() {
     // The detector boxes some large, turned two-line plates around their
     // upper line alone, which then reads as a short mark (`GX27` of

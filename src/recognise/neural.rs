@@ -15,7 +15,9 @@
 //!    two lines side by side), and all plates of a frame are read in one run
 //!    (plates read doubtfully once more, from variations of their quads);
 //!    greedy CTC decoding gives the text. A strip with light characters on
-//!    a dark ground is also read inverted (`neural/polarity.rs`).
+//!    a dark ground is also read inverted (`neural/polarity.rs`), and one
+//!    that starts with a side band with the band painted over
+//!    (`neural/band.rs`).
 //! 3. **Refiner** (`refiner.onnx`, optional): a plate the reader is unsure
 //!    of, and every two-line plate, is also read from the corners the
 //!    refiner finds looking at that plate alone, pass after pass
@@ -41,6 +43,7 @@ use super::rules::PlateRules;
 use super::{PlateCandidate, Recogniser};
 use crate::capture::Frame;
 
+mod band;
 mod choose;
 mod decode;
 mod deskew;
@@ -255,6 +258,9 @@ pub struct NeuralRecogniser {
     polarity_scratch: Vec<f32>,
     /// Whether light-on-dark strips are also read inverted.
     invert: bool,
+    /// Whether strips that start with a side band are also read with the
+    /// band painted over (`neural/band.rs`).
+    unband: bool,
     deskew: bool,
     /// Whether plates whose layout is in doubt are read both ways (see
     /// [`LAYOUT_DOUBT`]).
@@ -305,6 +311,7 @@ impl NeuralRecogniser {
             skew_grid: Vec::new(),
             polarity_scratch: Vec::new(),
             invert: true,
+            unband: true,
             deskew: true,
             layout_check: true,
             sure_enough: SURE_ENOUGH,
@@ -349,6 +356,13 @@ impl NeuralRecogniser {
     /// default; `neural/polarity.rs`); for measuring what it brings.
     pub fn set_invert_light_on_dark(&mut self, on: bool) {
         self.invert = on;
+    }
+
+    /// Turns reading plates that start with a side band again with the band
+    /// painted over off (on by default; `neural/band.rs`); for measuring
+    /// what it brings.
+    pub fn set_paint_over_bands(&mut self, on: bool) {
+        self.unband = on;
     }
 
     /// Changes the sureness that spares a plate its further readings
@@ -581,6 +595,14 @@ impl NeuralRecogniser {
             polarity::add_inverted(
                 &mut self.strips,
                 STRIP,
+                &mut batch,
+                &mut self.polarity_scratch,
+            );
+        }
+        if self.unband {
+            band::add_unbanded(
+                &mut self.strips,
+                (READ_W, READ_H),
                 &mut batch,
                 &mut self.polarity_scratch,
             );
