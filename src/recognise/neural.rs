@@ -254,8 +254,9 @@ pub struct NeuralRecogniser {
     /// Scratch for measuring each plate's turn (see [`deskew`]) and where
     /// a two-line plate's lines part (see [`gap`]).
     skew_grid: Vec<f32>,
-    /// Scratch for telling light-on-dark plates (`neural/polarity.rs`).
-    polarity_scratch: Vec<f32>,
+    /// Scratch for a strip's grey levels, to tell light-on-dark plates
+    /// (`neural/polarity.rs`) and side bands (`neural/band.rs`).
+    strip_scratch: Vec<f32>,
     /// Whether light-on-dark strips are also read inverted.
     invert: bool,
     /// Whether strips that start with a side band are also read with the
@@ -309,7 +310,7 @@ impl NeuralRecogniser {
             close_ups: true,
             second_looks: true,
             skew_grid: Vec::new(),
-            polarity_scratch: Vec::new(),
+            strip_scratch: Vec::new(),
             invert: true,
             unband: true,
             deskew: true,
@@ -463,9 +464,10 @@ impl NeuralRecogniser {
     }
 
     /// Reads `peaks` (corners in frame pixels), each from its quad as found
-    /// and from its quads in `also` (see [`AlsoRead`]), and, when the reader is not sure of that reading, from the other
-    /// variations of its quad in `variants` (see [`READ_VARIANTS`]), keeping
-    /// the reading the reader is surest of; most confident plate first.
+    /// and from its quads in `also` (see [`AlsoRead`]), and, when the reader
+    /// is not sure of that reading, from the other variations of its quad in
+    /// `variants` (see [`READ_VARIANTS`]), keeping the reading the reader is
+    /// surest of; most confident plate first.
     /// With `refine`, a plate the reader is not sure of, and a two-line
     /// plate, is also read from the refiner's corners (see [`refine`]). With
     /// the layout check, a short reading from a squarish one-line quad is
@@ -592,19 +594,14 @@ impl NeuralRecogniser {
             return Ok(Vec::new());
         }
         if self.invert {
-            polarity::add_inverted(
-                &mut self.strips,
-                STRIP,
-                &mut batch,
-                &mut self.polarity_scratch,
-            );
+            polarity::add_inverted(&mut self.strips, STRIP, &mut batch, &mut self.strip_scratch);
         }
         if self.unband {
             band::add_unbanded(
                 &mut self.strips,
                 (READ_W, READ_H),
                 &mut batch,
-                &mut self.polarity_scratch,
+                &mut self.strip_scratch,
             );
         }
         let n = batch.len();
