@@ -23,7 +23,7 @@ fn ready_after_the_first_frame_and_watchdog_only_while_frames_are_analysed() {
         closed_port(),
         &format!("[health]\nstate_file = \"{}\"\n", state.display()),
     );
-    let daemon = Daemon::start(
+    let daemon = Daemon::start_idle(
         &config,
         &[
             ("NOTIFY_SOCKET", notify.path.to_str().unwrap()),
@@ -31,7 +31,6 @@ fn ready_after_the_first_frame_and_watchdog_only_while_frames_are_analysed() {
         ],
     );
     // No frame yet: not ready, and no pings.
-    daemon.feed(false);
     let early = notify.collect(Duration::from_secs(2));
     assert_eq!(
         count_line(&early, "READY=1"),

@@ -85,8 +85,19 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `anprd run` with extra environment (NOTIFY_SOCKET, …).
+    /// Starts `anprd run` with extra environment (NOTIFY_SOCKET, …), its
+    /// camera delivering frames.
     pub fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(config, env, true)
+    }
+
+    /// As [`Daemon::start`], but no frame comes until `feed(true)`: turning
+    /// the feed off after starting would race the feeder's first frame.
+    pub fn start_idle(config: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(config, env, false)
+    }
+
+    fn spawn(config: &Path, env: &[(&str, &str)], feeding: bool) -> Daemon {
         let log = config.with_extension("log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_anprd"));
         cmd.args(["run", "--config"])
@@ -106,7 +117,7 @@ impl Daemon {
         Daemon {
             child,
             log,
-            feeder: Some(Feeder::start(stdin)),
+            feeder: Some(Feeder::start(stdin, feeding)),
         }
     }
 
@@ -195,8 +206,8 @@ struct Feeder {
 }
 
 impl Feeder {
-    fn start(mut stdin: ChildStdin) -> Feeder {
-        let on = Arc::new(AtomicBool::new(true));
+    fn start(mut stdin: ChildStdin, feeding: bool) -> Feeder {
+        let on = Arc::new(AtomicBool::new(feeding));
         let still = Arc::new(AtomicBool::new(false));
         let quit = Arc::new(AtomicBool::new(false));
         let (on2, still2, quit2) = (on.clone(), still.clone(), quit.clone());
