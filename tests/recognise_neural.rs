@@ -793,6 +793,43 @@ fn a_close_up_that_finds_a_piece_of_a_plate_does_not_stand_for_it() {
 }
 
 #[test]
+fn a_plate_found_in_part_is_read_whole_through_a_weak_peak_around_it() {
+    // Picture 1555 of the generated test set (`anprd-synth plates --seed
+    // 424242`), drawn again from the generator's state before it: a blurred
+    // black two-line plate, `RLS 40A`, 212 px wide. The whole-frame look
+    // finds a 78×51 px piece of it (read `ML`), and only weakly a box over
+    // its upper half, whose close-up cannot hold the plate. A close-up of
+    // that weak box grown to twice its size finds the whole plate, and its
+    // reading is surer than the piece's.
+    use anprd::plate::sample::{MotionBlur, generate};
+    let s = generate(
+        &mut SplitMix64::new(8_584_082_376_131_176_828),
+        1280,
+        720,
+        MotionBlur::Travel,
+    );
+    assert_eq!(s.text, "RLS40A", "the generator draws other pictures now");
+    let f = frame(s.image.width, s.image.height, s.image.data.clone());
+    let plates = NeuralRecogniser::new(models()).recognise(&f);
+    check_fields(&f, &plates);
+    let Some(plate) = plates.first() else {
+        panic!("no plate read");
+    };
+    assert_eq!(plate.text, "RLS40A");
+    // The read's box is the whole plate's.
+    let [x, y, w, h] = plate.plate_box;
+    let [sx, sy, sw, sh] = s.plate_box;
+    let overlap_w = (x + w).min(sx + sw).saturating_sub(x.max(sx));
+    let overlap_h = (y + h).min(sy + sh).saturating_sub(y.max(sy));
+    assert!(
+        overlap_w * 10 >= sw * 8 && overlap_h * 10 >= sh * 8,
+        "box {:?} against {:?}",
+        plate.plate_box,
+        s.plate_box
+    );
+}
+
+#[test]
 fn a_side_band_is_not_read_as_a_character() {
     // Picture 1291 of the generated test set (`anprd-synth plates --seed
     // 424242`), drawn again from the generator's state before it: `D81 WCC`
