@@ -6,10 +6,11 @@
 //!    [`DETECT_THRESHOLD`] are plates; weaker ones overlapping a stronger
 //!    plate are dropped, and at most [`MAX_PLATES`] are kept. A plate small
 //!    in the frame is looked at again in a close-up (the same network on
-//!    the frame around it, `ZOOM_W`×`ZOOM_H`) for finer corners. Told
-//!    where something moved ([`Recogniser::recognise_in`]), the detector
-//!    looks at that part of the frame alone when it fits a smaller input
-//!    (`REGION_INPUTS`).
+//!    the frame around it, `ZOOM_W`×`ZOOM_H`) for finer corners; a weaker,
+//!    larger peak over a plate found may hold the whole of a plate found in
+//!    part (`PIECE_COVER`). Told where something moved
+//!    ([`Recogniser::recognise_in`]), the detector looks at that part of the
+//!    frame alone when it fits a smaller input (`REGION_INPUTS`).
 //! 2. **Reader** (`reader.onnx`): each plate is warped from the
 //!    full-resolution frame to a level 128×32 strip (a two-line plate as its
 //!    two lines side by side), and all plates of a frame are read in one run
