@@ -652,10 +652,6 @@ impl NeuralRecogniser {
     /// the first look's quad and from what a close-up twice as wide and tall
     /// finds there, when that is not narrower: returned beside the peaks.
     fn refine(&mut self, img: Luma, peaks: Vec<Peak>, scale: f64) -> Result<(Vec<Peak>, AlsoRead)> {
-        let width = |p: &Peak| {
-            let [x0, _, x1, _] = p.bounds();
-            x1 - x0
-        };
         let mut out = Vec::with_capacity(peaks.len());
         let mut also = Vec::new();
         for peak in peaks {
@@ -692,16 +688,13 @@ impl NeuralRecogniser {
     /// read from what a close-up of the weak peak grown to twice its width
     /// and height finds there, when that is wider than the plate.
     fn wholes_of_pieces(&mut self, img: Luma, plates: &[Peak], weak: &[Peak]) -> Result<AlsoRead> {
-        let area = |[x0, y0, x1, y1]: [f32; 4]| (x1 - x0) * (y1 - y0);
         let mut also = Vec::new();
         for peak in weak {
             let outer = peak.bounds();
             let covers = |plate: &Peak| {
                 let inner = plate.bounds();
-                let [x0, y0, x1, y1] = inner;
-                let w = (outer[2].min(x1) - outer[0].max(x0)).max(0.0);
-                let h = (outer[3].min(y1) - outer[1].max(y0)).max(0.0);
-                area(outer) > area(inner) && w * h >= PIECE_COVER * area(inner)
+                decode::area(outer) > decode::area(inner)
+                    && decode::share_inside(inner, outer) >= PIECE_COVER
             };
             let Some(i) = plates.iter().position(covers) else {
                 continue;
@@ -710,12 +703,8 @@ impl NeuralRecogniser {
                 corners: peak.widened(1.0, 1.0),
                 ..peak.clone()
             };
-            let [x0, _, x1, _] = plates[i].bounds();
             if let Some(whole) = self.close_up(img, &around, None)?
-                && {
-                    let [w0, _, w1, _] = whole.bounds();
-                    w1 - w0 > x1 - x0
-                }
+                && width(&whole) > width(&plates[i])
             {
                 let score = plates[i].score;
                 also.push((i, Peak { score, ..whole }));
@@ -1112,6 +1101,12 @@ fn close_up_crop(
     let left = ((x0 + x1) / 2.0).round() as isize - (crop_w / 2) as isize;
     let top = ((y0 + y1) / 2.0).round() as isize - (crop_h / 2) as isize;
     Some((left, top, crop_w, crop_h))
+}
+
+/// The width of `peak`'s box, frame pixels.
+fn width(peak: &Peak) -> f32 {
+    let [x0, _, x1, _] = peak.bounds();
+    x1 - x0
 }
 
 /// Whether `peak`'s layout (one line or two) is in doubt: see

@@ -90,7 +90,7 @@ fn intersection(a: [f32; 4], b: [f32; 4]) -> f32 {
 }
 
 /// The area of an `[x0, y0, x1, y1]` box.
-fn area(r: [f32; 4]) -> f32 {
+pub(crate) fn area(r: [f32; 4]) -> f32 {
     (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0)
 }
 
