@@ -11,6 +11,7 @@ mod support;
 use support::anprd;
 
 use anprd::capture::Frame;
+use anprd::plate::sample::{MotionBlur, Sample, generate};
 use anprd::plate::scene::{PlatePlacement, Scene, Vehicle, draw_vehicle, random_body};
 use anprd::plate::{PlateStyle, SplitMix64, random_vrm};
 use anprd::recognise::neural::{
@@ -29,6 +30,16 @@ fn models() -> Arc<NeuralModels> {
 
 fn frame(w: u32, h: u32, luma: Vec<u8>) -> Frame {
     anprd::recognise::image_file::frame(w, h, luma)
+}
+
+/// A picture of the generated test set (`anprd-synth plates --seed 424242`,
+/// 1280×720), drawn again from the generator's `state` before it, which
+/// must draw a plate reading `text`; with it as a frame.
+fn test_set_picture(state: u64, text: &str) -> (Sample, Frame) {
+    let s = generate(&mut SplitMix64::new(state), 1280, 720, MotionBlur::Travel);
+    assert_eq!(s.text, text, "the generator draws other pictures now");
+    let f = frame(s.image.width, s.image.height, s.image.data.clone());
+    (s, f)
 }
 
 /// A road scene with one plate.
@@ -491,7 +502,6 @@ fn turned_plates_get_turned_quads() {
         ((top + bottom) / 2.0).to_degrees()
     }
     // Generated pictures whose one-line plate is turned by 7° or more.
-    use anprd::plate::sample::{MotionBlur, generate};
     let mut samples = Vec::new();
     let mut rng = SplitMix64::new(77);
     while samples.len() < 8 {
@@ -712,7 +722,6 @@ fn plates_given_the_wrong_layout_are_also_read_the_other_way() {
     // plate; read as one line, its two rows squashed into one strip, it reads
     // as nonsense the reader is fairly sure of. A quad whose shape disagrees
     // with its layout is read both ways and the surer reading kept.
-    use anprd::plate::sample::{MotionBlur, Sample, generate};
     let mut rng = SplitMix64::new(88);
     let (mut square, mut long) = (Vec::new(), Vec::new());
     while square.len() < 8 || long.len() < 8 {
@@ -764,15 +773,12 @@ fn a_close_up_that_finds_a_piece_of_a_plate_does_not_stand_for_it() {
     // plate reading `F 5` (read `PN`), a speck inside a tiny two-line plate
     // (read as nothing). The plate is also read from the first look's quad
     // and from a close-up twice the size, and the surest reading is kept.
-    use anprd::plate::sample::{MotionBlur, generate};
     let mut engine = NeuralRecogniser::new(models());
     for (state, text) in [
         (16_232_791_317_499_699_617, "F5"),
         (6_476_945_560_666_836_443, "HSM663"),
     ] {
-        let s = generate(&mut SplitMix64::new(state), 1280, 720, MotionBlur::Travel);
-        assert_eq!(s.text, text, "the generator draws other pictures now");
-        let f = frame(s.image.width, s.image.height, s.image.data.clone());
+        let (s, f) = test_set_picture(state, text);
         let plates = engine.recognise(&f);
         check_fields(&f, &plates);
         let Some(plate) = plates.first() else {
@@ -801,15 +807,7 @@ fn a_plate_found_in_part_is_read_whole_through_a_weak_peak_around_it() {
     // its upper half, whose close-up cannot hold the plate. A close-up of
     // that weak box grown to twice its size finds the whole plate, and its
     // reading is surer than the piece's.
-    use anprd::plate::sample::{MotionBlur, generate};
-    let s = generate(
-        &mut SplitMix64::new(8_584_082_376_131_176_828),
-        1280,
-        720,
-        MotionBlur::Travel,
-    );
-    assert_eq!(s.text, "RLS40A", "the generator draws other pictures now");
-    let f = frame(s.image.width, s.image.height, s.image.data.clone());
+    let (s, f) = test_set_picture(8_584_082_376_131_176_828, "RLS40A");
     let plates = NeuralRecogniser::new(models()).recognise(&f);
     check_fields(&f, &plates);
     let Some(plate) = plates.first() else {
@@ -836,15 +834,7 @@ fn a_side_band_is_not_read_as_a_character() {
     // with a UK band at its left end, which the reader reads as a `B`
     // (`BD81WCC`, a valid current-format mark). The strip is also read with
     // the band painted over, and that reading is surer.
-    use anprd::plate::sample::{MotionBlur, generate};
-    let s = generate(
-        &mut SplitMix64::new(14_788_166_916_723_775_612),
-        1280,
-        720,
-        MotionBlur::Travel,
-    );
-    assert_eq!(s.text, "D81WCC", "the generator draws other pictures now");
-    let f = frame(s.image.width, s.image.height, s.image.data.clone());
+    let (_, f) = test_set_picture(14_788_166_916_723_775_612, "D81WCC");
     let mut engine = NeuralRecogniser::new(models());
     let mut read = |paint_over: bool| {
         engine.set_paint_over_bands(paint_over);
@@ -866,7 +856,6 @@ fn a_two_line_plate_boxed_around_its_upper_line_is_read_whole() {
     // upper line alone, which then reads as a short mark (`GX27` of
     // `GX27 GXU`). Such a reading is tried again from the quad grown down to
     // a two-line plate's.
-    use anprd::plate::sample::{MotionBlur, generate};
     let mut rng = SplitMix64::new(89);
     let mut square = Vec::new();
     while square.len() < 8 {
